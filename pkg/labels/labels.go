@@ -318,3 +318,17 @@ func truncate(s string, n int) string {
 	}
 	return s[:n] + "..."
 }
+
+// Compare orders label sets by their pairs, name first; it gives query
+// results a stable stream order.
+func Compare(a, b Labels) int {
+	for i := 0; i < len(a) && i < len(b); i++ {
+		if c := strings.Compare(a[i].Name, b[i].Name); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a[i].Value, b[i].Value); c != 0 {
+			return c
+		}
+	}
+	return len(a) - len(b)
+}

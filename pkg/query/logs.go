@@ -1,0 +1,456 @@
+// Package query plans and runs queries against the store: it selects
+// streams by their label postings, chunks by time, prunes chunks with their
+// substring filters, scans what is left on every core, and merges the
+// matches in the requested direction, stopping early at the limit.
+package query
+
+import (
+	"container/heap"
+	"context"
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+
+	"github.com/logsift/logsift/pkg/chunk"
+	"github.com/logsift/logsift/pkg/labels"
+	"github.com/logsift/logsift/pkg/logql"
+	"github.com/logsift/logsift/pkg/store"
+)
+
+// Direction is the order of log results.
+type Direction int
+
+// Loki's two directions: forward is oldest first, backward newest first.
+const (
+	Backward Direction = iota
+	Forward
+)
+
+// LogRequest is a planned log query.
+type LogRequest struct {
+	Tenant   string
+	Matchers []*labels.Matcher
+	// Needles is a conjunction of clauses, each a disjunction: a chunk can
+	// be skipped when, for some clause, its filter rules out every needle.
+	Needles []logql.Clause
+	// Keep decides per entry whether it is part of the result; nil keeps
+	// everything. It must be safe for concurrent use.
+	Keep      func(line []byte) bool
+	Start     int64 // inclusive, ns
+	End       int64 // exclusive, ns
+	Limit     int
+	Direction Direction
+}
+
+// StreamResult is the entries of one stream, in the requested direction.
+type StreamResult struct {
+	Labels  labels.Labels
+	Entries []chunk.Entry
+}
+
+// LogResult is the answer to a log query.
+type LogResult struct {
+	Streams []StreamResult
+	Stats   Stats
+}
+
+// Stats are counted as Loki counts them, so its `stats` block can be
+// filled in.
+type Stats struct {
+	ChunksRef          int64 // chunks in the selected streams and range
+	ChunksPruned       int64 // ruled out by their filters
+	ChunksDecoded      int64
+	BlocksPruned       int64
+	CompressedBytes    int64
+	DecompressedBytes  int64 // line bytes looked at in chunks
+	DecompressedLines  int64
+	HeadChunkBytes     int64
+	HeadChunkLines     int64
+	PostFilterLines    int64
+	Duplicates         int64
+	EntriesReturned    int64
+	Streams            int64
+	ExecTime           time.Duration
+	StoreFilterReadDur time.Duration
+}
+
+// Engine runs queries against a store.
+type Engine struct {
+	Store       *store.Store
+	Parallelism int // default GOMAXPROCS
+}
+
+// source is one unit of scanning work: a stored chunk or a head snapshot.
+type source struct {
+	stream     int
+	minT, maxT int64
+	ref        *store.ChunkRef
+	head       []chunk.Entry
+}
+
+// Logs runs a log query.
+func (e *Engine) Logs(ctx context.Context, req LogRequest) (*LogResult, error) {
+	start := time.Now()
+	if req.Limit <= 0 {
+		return nil, fmt.Errorf("limit must be positive")
+	}
+	if req.End <= req.Start {
+		return &LogResult{}, nil
+	}
+	streams := e.Store.Select(req.Tenant, req.Matchers, req.Start, req.End)
+	var sources []source
+	var st Stats
+	for i := range streams {
+		for j := range streams[i].Chunks {
+			ref := &streams[i].Chunks[j]
+			sources = append(sources, source{stream: i, minT: ref.MinTime, maxT: ref.MaxTime, ref: ref})
+		}
+		if h := streams[i].Head; len(h) > 0 {
+			sources = append(sources, source{stream: i, minT: h[0].Timestamp, maxT: h[len(h)-1].Timestamp, head: h})
+		}
+		st.ChunksRef += int64(len(streams[i].Chunks))
+	}
+	// Work in the order results are wanted, so that the limit can stop the
+	// scan: once the collector is full, a source that starts after its
+	// worst entry cannot improve the answer.
+	if req.Direction == Forward {
+		slices.SortFunc(sources, func(a, b source) int { return cmpInt64(a.minT, b.minT) })
+	} else {
+		slices.SortFunc(sources, func(a, b source) int { return cmpInt64(b.maxT, a.maxT) })
+	}
+	col := newCollector(req.Limit, req.Direction)
+	par := e.Parallelism
+	if par <= 0 {
+		par = runtime.GOMAXPROCS(0)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		next    atomic.Int64
+		wg      sync.WaitGroup
+		errOnce sync.Once
+		runErr  error
+	)
+	stats := make([]Stats, par)
+	for w := 0; w < par; w++ {
+		wg.Add(1)
+		go func(ws *Stats) {
+			defer wg.Done()
+			sc := scanner{e: e, req: &req, col: col, stats: ws}
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(sources) || ctx.Err() != nil {
+					return
+				}
+				src := &sources[i]
+				if col.cannotImprove(src.minT, src.maxT) {
+					// Sources are ordered, so no later one can improve either.
+					return
+				}
+				if err := sc.scan(ctx, src); err != nil {
+					errOnce.Do(func() { runErr = err; cancel() })
+					return
+				}
+			}
+		}(&stats[w])
+	}
+	wg.Wait()
+	if runErr != nil {
+		return nil, runErr
+	}
+	if err := ctx.Err(); err != nil && ctx.Err() != context.Canceled {
+		return nil, err
+	}
+	for _, s := range stats {
+		st.add(s)
+	}
+	res := &LogResult{Streams: col.result(streams, req.Direction)}
+	st.Duplicates = col.dups
+	for _, s := range res.Streams {
+		st.EntriesReturned += int64(len(s.Entries))
+	}
+	st.Streams = int64(len(res.Streams))
+	st.ExecTime = time.Since(start)
+	res.Stats = st
+	return res, nil
+}
+
+func cmpInt64(a, b int64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func (s *Stats) add(o Stats) {
+	s.ChunksPruned += o.ChunksPruned
+	s.ChunksDecoded += o.ChunksDecoded
+	s.BlocksPruned += o.BlocksPruned
+	s.CompressedBytes += o.CompressedBytes
+	s.DecompressedBytes += o.DecompressedBytes
+	s.DecompressedLines += o.DecompressedLines
+	s.HeadChunkBytes += o.HeadChunkBytes
+	s.HeadChunkLines += o.HeadChunkLines
+	s.PostFilterLines += o.PostFilterLines
+	s.StoreFilterReadDur += o.StoreFilterReadDur
+}
+
+// scanner is one worker's reusable state.
+type scanner struct {
+	e     *Engine
+	req   *LogRequest
+	col   *collector
+	stats *Stats
+	buf   []byte
+	fbuf  []byte
+	bb    chunk.BlockBuffer
+	hits  []chunk.Entry
+}
+
+func (sc *scanner) scan(ctx context.Context, src *source) error {
+	if src.head != nil {
+		for _, e := range src.head {
+			sc.stats.HeadChunkBytes += int64(len(e.Line))
+		}
+		sc.stats.HeadChunkLines += int64(len(src.head))
+		sc.offer(src.stream, src.head)
+		return nil
+	}
+	ref := src.ref
+	if len(sc.req.Needles) > 0 {
+		t := time.Now()
+		f, fb, err := sc.e.Store.ReadFilter(*ref, sc.fbuf)
+		sc.fbuf = fb
+		sc.stats.StoreFilterReadDur += time.Since(t)
+		if err != nil {
+			return fmt.Errorf("query: %w", err)
+		}
+		if !mayMatch(sc.req.Needles, func(n logql.Needle) bool { return f.MayContain(n.Text, n.Fold) }) {
+			sc.stats.ChunksPruned++
+			return nil
+		}
+	}
+	c, b, err := sc.e.Store.ReadChunk(*ref, sc.buf)
+	sc.buf = b
+	if err != nil {
+		return fmt.Errorf("query: %w", err)
+	}
+	sc.stats.ChunksDecoded++
+	sc.stats.CompressedBytes += int64(ref.Size)
+	meta := c.Meta()
+	filter := c.Filter()
+	nb := len(meta.Blocks)
+	for k := 0; k < nb; k++ {
+		i := k
+		if sc.req.Direction == Backward {
+			i = nb - 1 - k
+		}
+		bm := meta.Blocks[i]
+		if bm.MaxTime < sc.req.Start || bm.MinTime >= sc.req.End {
+			continue
+		}
+		if sc.col.cannotImprove(bm.MinTime, bm.MaxTime) {
+			break
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if len(sc.req.Needles) > 0 && !mayMatch(sc.req.Needles, func(n logql.Needle) bool { return filter.BlockMayContain(i, n.Text, n.Fold) }) {
+			sc.stats.BlocksPruned++
+			continue
+		}
+		es, err := c.ReadBlock(i, &sc.bb)
+		if err != nil {
+			return fmt.Errorf("query: chunk %x block %d: %w", ref.ID[:8], i, err)
+		}
+		sc.stats.DecompressedLines += int64(len(es))
+		sc.stats.DecompressedBytes += int64(bm.RawBytes)
+		sc.offer(src.stream, es)
+	}
+	return nil
+}
+
+// offer filters a time-sorted run of entries and hands the matches to the
+// collector; matches are copied there only if they are admitted.
+func (sc *scanner) offer(stream int, es []chunk.Entry) {
+	req := sc.req
+	sc.hits = sc.hits[:0]
+	visit := func(e *chunk.Entry) bool {
+		if e.Timestamp < req.Start || e.Timestamp >= req.End {
+			return true
+		}
+		if req.Keep != nil && !req.Keep(e.Line) {
+			return true
+		}
+		sc.hits = append(sc.hits, *e)
+		return true
+	}
+	if req.Direction == Forward {
+		for i := range es {
+			visit(&es[i])
+		}
+	} else {
+		for i := len(es) - 1; i >= 0; i-- {
+			visit(&es[i])
+		}
+	}
+	sc.stats.PostFilterLines += int64(len(sc.hits))
+	if len(sc.hits) > 0 {
+		sc.col.add(stream, sc.hits)
+	}
+}
+
+// mayMatch evaluates the needle clauses against a filter.
+func mayMatch(clauses []logql.Clause, may func(logql.Needle) bool) bool {
+	for _, clause := range clauses {
+		any := false
+		for _, n := range clause {
+			if may(n) {
+				any = true
+				break
+			}
+		}
+		if !any {
+			return false
+		}
+	}
+	return true
+}
+
+// collector keeps the best `limit` entries seen so far: the oldest for
+// forward queries, the newest for backward ones. It drops exact duplicates
+// (same stream, timestamp, line), as Loki does for replicated writes; this
+// also makes a client's resend after a lost acknowledgement harmless.
+type collector struct {
+	mu    sync.Mutex
+	limit int
+	dir   Direction
+	h     entryHeap
+	seen  map[dedupKey]struct{}
+	bound atomic.Int64 // worst timestamp kept once full
+	full  atomic.Bool
+	dups  int64
+}
+
+type dedupKey struct {
+	stream int
+	ts     int64
+	line   uint64
+}
+
+type heldEntry struct {
+	stream int
+	key    dedupKey
+	e      chunk.Entry
+}
+
+// entryHeap has the worst kept entry on top: the newest for forward
+// queries, the oldest for backward ones.
+type entryHeap struct {
+	items []heldEntry
+	dir   Direction
+}
+
+func (h *entryHeap) Len() int { return len(h.items) }
+func (h *entryHeap) Less(i, j int) bool {
+	a, b := h.items[i].e.Timestamp, h.items[j].e.Timestamp
+	if h.dir == Forward {
+		return a > b
+	}
+	return a < b
+}
+func (h *entryHeap) Swap(i, j int) { h.items[i], h.items[j] = h.items[j], h.items[i] }
+func (h *entryHeap) Push(x any)    { h.items = append(h.items, x.(heldEntry)) }
+func (h *entryHeap) Pop() any {
+	n := len(h.items) - 1
+	x := h.items[n]
+	h.items = h.items[:n]
+	return x
+}
+
+func newCollector(limit int, dir Direction) *collector {
+	return &collector{limit: limit, dir: dir, h: entryHeap{dir: dir}, seen: map[dedupKey]struct{}{}}
+}
+
+// better reports whether ts would beat the worst kept timestamp w.
+func (c *collector) better(ts, w int64) bool {
+	if c.dir == Forward {
+		return ts < w
+	}
+	return ts > w
+}
+
+// cannotImprove reports whether a source spanning [minT, maxT] can no
+// longer contribute, because the collector is full of better entries.
+func (c *collector) cannotImprove(minT, maxT int64) bool {
+	if !c.full.Load() {
+		return false
+	}
+	w := c.bound.Load()
+	if c.dir == Forward {
+		return minT > w
+	}
+	return maxT < w
+}
+
+func (c *collector) add(stream int, hits []chunk.Entry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := range hits {
+		e := &hits[i]
+		if len(c.h.items) >= c.limit && !c.better(e.Timestamp, c.h.items[0].e.Timestamp) {
+			// Hits come in the query's direction, so the rest are worse too.
+			break
+		}
+		k := dedupKey{stream: stream, ts: e.Timestamp, line: xxhash.Sum64(e.Line)}
+		if _, dup := c.seen[k]; dup {
+			c.dups++
+			continue
+		}
+		c.seen[k] = struct{}{}
+		held := heldEntry{stream: stream, key: k, e: chunk.Entry{Timestamp: e.Timestamp, Line: slices.Clone(e.Line), Metadata: e.Metadata.Copy()}}
+		if len(c.h.items) < c.limit {
+			heap.Push(&c.h, held)
+		} else {
+			old := c.h.items[0]
+			delete(c.seen, old.key)
+			c.h.items[0] = held
+			heap.Fix(&c.h, 0)
+		}
+	}
+	if len(c.h.items) >= c.limit {
+		c.bound.Store(c.h.items[0].e.Timestamp)
+		c.full.Store(true)
+	}
+}
+
+// result groups the kept entries by stream, each in the query's direction.
+func (c *collector) result(streams []store.StreamData, dir Direction) []StreamResult {
+	by := map[int][]chunk.Entry{}
+	for _, it := range c.h.items {
+		by[it.stream] = append(by[it.stream], it.e)
+	}
+	out := make([]StreamResult, 0, len(by))
+	for i := range streams {
+		es := by[i]
+		if len(es) == 0 {
+			continue
+		}
+		slices.SortStableFunc(es, func(a, b chunk.Entry) int {
+			if dir == Forward {
+				return cmpInt64(a.Timestamp, b.Timestamp)
+			}
+			return cmpInt64(b.Timestamp, a.Timestamp)
+		})
+		out = append(out, StreamResult{Labels: streams[i].Labels, Entries: es})
+	}
+	return out
+}

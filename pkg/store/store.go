@@ -1,0 +1,761 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/logsift/logsift/pkg/chunk"
+)
+
+// Options configure a Store. Zero values take the defaults named below.
+type Options struct {
+	// TargetChunkSize is the raw line bytes at which a head chunk is cut
+	// (default 2 MiB).
+	TargetChunkSize int64 `yaml:"target_chunk_size"`
+	// MaxChunkAge cuts a head chunk this long after its first entry
+	// arrived (default 1h).
+	MaxChunkAge time.Duration `yaml:"max_chunk_age"`
+	// IdleCut cuts a head chunk that received nothing for this long
+	// (default 5m).
+	IdleCut time.Duration `yaml:"chunk_idle_period"`
+	// HeadBudget bounds the memory of all head chunks; above it the
+	// largest heads are cut early (default 128 MiB).
+	HeadBudget int64 `yaml:"head_budget"`
+	// WALSegmentSize is the size at which the WAL starts a new file
+	// (default 128 MiB).
+	WALSegmentSize int64 `yaml:"wal_segment_size"`
+	// MaxStreamsPerTenant bounds the streams with data in memory per tenant;
+	// new streams above it are refused (default 20000, negative = no limit).
+	MaxStreamsPerTenant int `yaml:"max_streams_per_tenant"`
+	// Retention drops partitions whose newest entry is older than this.
+	// Zero (the default) keeps everything: imported bundles carry old
+	// timestamps and must not vanish when they land.
+	Retention time.Duration `yaml:"retention_period"`
+	// FlushWorkers encode and write cut chunks (default GOMAXPROCS).
+	FlushWorkers int `yaml:"flush_workers"`
+	// Chunk tunes the chunk encoder.
+	Chunk chunk.Options `yaml:"-"`
+	// Logger receives the store's logs (default slog.Default()).
+	Logger *slog.Logger `yaml:"-"`
+}
+
+func (o *Options) setDefaults() {
+	if o.TargetChunkSize <= 0 {
+		o.TargetChunkSize = 2 << 20
+	}
+	if o.MaxChunkAge <= 0 {
+		o.MaxChunkAge = time.Hour
+	}
+	if o.IdleCut <= 0 {
+		o.IdleCut = 5 * time.Minute
+	}
+	if o.HeadBudget <= 0 {
+		o.HeadBudget = 128 << 20
+	}
+	if o.WALSegmentSize <= 0 {
+		o.WALSegmentSize = 128 << 20
+	}
+	if o.MaxStreamsPerTenant == 0 {
+		o.MaxStreamsPerTenant = 20000
+	}
+	if o.FlushWorkers <= 0 {
+		o.FlushWorkers = runtime.GOMAXPROCS(0)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Store is the embedded storage engine. All methods are safe for
+// concurrent use.
+type Store struct {
+	opts   Options
+	dir    string
+	walDir string
+	log    *slog.Logger
+
+	mu      sync.RWMutex
+	tenants map[string]*tenantDB
+
+	walQ      chan *walRequest
+	wal       *walFile
+	walActive atomic.Uint32 // number of the segment being written
+	seq       uint64        // last sequence number written; owned by the WAL writer
+	flushQ    chan *flushJob
+	pending   sync.WaitGroup // flush jobs queued or running
+
+	headBytes atomic.Int64
+	closing   atomic.Bool
+	stop      chan struct{}
+	bg        sync.WaitGroup
+	lock      *os.File
+
+	m storeMetrics
+}
+
+type storeMetrics struct {
+	appendedLines, appendedBytes *metrics.Counter
+	walFsyncs                    *metrics.Counter
+	walDuration                  *metrics.Histogram
+	chunksFlushed, flushBytes    *metrics.Counter
+	flushErrors                  *metrics.Counter
+	chunksReceived, chunksDup    *metrics.Counter
+}
+
+type walRequest struct {
+	rec     []byte
+	tenant  *tenantDB
+	streams []Stream
+	done    chan error
+}
+
+type flushJob struct {
+	tenant *tenantDB
+	stream *stream
+	head   *head
+}
+
+// Open opens (or creates) a store in dir, replaying its write-ahead log so
+// that every acknowledged entry is back before Open returns.
+func Open(dir string, opts Options) (*Store, error) {
+	opts.setDefaults()
+	s := &Store{
+		opts:    opts,
+		dir:     dir,
+		walDir:  filepath.Join(dir, "wal"),
+		log:     opts.Logger,
+		tenants: map[string]*tenantDB{},
+		walQ:    make(chan *walRequest, 1024),
+		flushQ:  make(chan *flushJob, 4096),
+		stop:    make(chan struct{}),
+	}
+	s.m = storeMetrics{
+		appendedLines:  metrics.GetOrCreateCounter(`logsift_store_appended_lines_total`),
+		appendedBytes:  metrics.GetOrCreateCounter(`logsift_store_appended_bytes_total`),
+		walFsyncs:      metrics.GetOrCreateCounter(`logsift_wal_fsyncs_total`),
+		walDuration:    metrics.GetOrCreateHistogram(`logsift_wal_write_duration_seconds`),
+		chunksFlushed:  metrics.GetOrCreateCounter(`logsift_store_chunks_flushed_total`),
+		flushBytes:     metrics.GetOrCreateCounter(`logsift_store_flushed_bytes_total`),
+		flushErrors:    metrics.GetOrCreateCounter(`logsift_store_flush_errors_total`),
+		chunksReceived: metrics.GetOrCreateCounter(`logsift_store_chunks_received_total`),
+		chunksDup:      metrics.GetOrCreateCounter(`logsift_store_chunks_duplicate_total`),
+	}
+	for _, d := range []string{dir, s.walDir, filepath.Join(dir, "tenants")} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return nil, fmt.Errorf("create data directory: %w", err)
+		}
+	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	s.lock = lock
+	if err := s.loadPartitions(); err != nil {
+		s.unlock()
+		return nil, err
+	}
+	if err := s.replayWAL(); err != nil {
+		s.unlock()
+		return nil, err
+	}
+	for i := 0; i < opts.FlushWorkers; i++ {
+		s.bg.Add(1)
+		go s.flushLoop()
+	}
+	s.bg.Add(2)
+	go s.walLoop()
+	go s.tickLoop()
+	s.enforceBudget()
+	return s, nil
+}
+
+func (s *Store) unlock() {
+	if s.lock != nil {
+		s.lock.Close()
+	}
+}
+
+// tenant returns the tenant's database, creating it when create is set.
+func (s *Store) tenant(name string, create bool) *tenantDB {
+	s.mu.RLock()
+	t := s.tenants[name]
+	s.mu.RUnlock()
+	if t != nil || !create {
+		return t
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t = s.tenants[name]; t == nil {
+		t = newTenantDB(name, filepath.Join(s.dir, "tenants", url.PathEscape(name)))
+		s.tenants[name] = t
+	}
+	return t
+}
+
+// Tenants lists the tenants that have data.
+func (s *Store) Tenants() []string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]string, 0, len(s.tenants))
+	for name := range s.tenants {
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// loadPartitions reads every partition index into memory.
+func (s *Store) loadPartitions() error {
+	tdirs, err := os.ReadDir(filepath.Join(s.dir, "tenants"))
+	if err != nil {
+		return err
+	}
+	for _, td := range tdirs {
+		if !td.IsDir() {
+			continue
+		}
+		name, err := url.PathUnescape(td.Name())
+		if err != nil {
+			return fmt.Errorf("tenant directory %q: %w", td.Name(), err)
+		}
+		t := s.tenant(name, true)
+		pdirs, err := os.ReadDir(t.dir)
+		if err != nil {
+			return err
+		}
+		for _, pd := range pdirs {
+			day, ok := parsePartitionDir(pd.Name())
+			if !ok {
+				continue
+			}
+			p := openPartition(filepath.Join(t.dir, pd.Name()), day)
+			err := p.load(func(rec indexRecord) {
+				st := t.streamFor(rec.stream, rec.labels)
+				st.addRef(rec.ref)
+				t.ids[rec.ref.ID] = struct{}{}
+				if rec.watermark > st.flushedSeq[day] {
+					st.flushedSeq[day] = rec.watermark
+				}
+				if rec.watermark > s.seq {
+					s.seq = rec.watermark
+				}
+			})
+			if err != nil {
+				return fmt.Errorf("load partition: %w", err)
+			}
+			t.parts[day] = p
+		}
+	}
+	return nil
+}
+
+func parsePartitionDir(name string) (int32, bool) {
+	tm, err := time.Parse(partitionDirTime, name)
+	if err != nil {
+		return 0, false
+	}
+	return dayOf(tm.UnixNano()), true
+}
+
+// replayWAL rebuilds the heads from the write-ahead log, skipping entries
+// that flushed chunks already hold, and opens a fresh segment for writing.
+func (s *Store) replayWAL() error {
+	segs, err := walSegments(s.walDir)
+	if err != nil {
+		return err
+	}
+	var lines int
+	for i, n := range segs {
+		path := walSegmentPath(s.walDir, n)
+		good, torn, err := replayWALSegment(path, func(rec walRecord) error {
+			if rec.seq > s.seq {
+				s.seq = rec.seq
+			}
+			t := s.tenant(rec.tenant, true)
+			lines += t.apply(s, rec.streams, rec.seq, n, true)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("replay %s: %w", path, err)
+		}
+		if torn != nil {
+			if i != len(segs)-1 {
+				// Only the newest segment can be torn by a crash; damage in an
+				// older one is disk corruption. Keep going with what is intact
+				// and say loudly what happened.
+				s.log.Error("write-ahead log segment is damaged before its end; entries after the damage are lost", "segment", path, "reason", torn)
+			}
+			if err := truncateTornTail(path, good, torn); err != nil {
+				return err
+			}
+		}
+	}
+	next := uint32(1)
+	if len(segs) > 0 {
+		next = segs[len(segs)-1] + 1
+	}
+	w, err := createWALSegment(s.walDir, next)
+	if err != nil {
+		return err
+	}
+	s.wal = w
+	s.walActive.Store(w.n)
+	if lines > 0 {
+		s.log.Info("replayed write-ahead log", "segments", len(segs), "entries", lines)
+	}
+	return nil
+}
+
+// Append stores streams for tenant and returns once they are durable in the
+// write-ahead log and visible to queries. When the tenant is at its stream
+// limit, new streams are refused with a *StreamLimitError and the others are
+// still written.
+func (s *Store) Append(ctx context.Context, tenantID string, streams []Stream) error {
+	if s.closing.Load() {
+		return ErrClosed
+	}
+	t := s.tenant(tenantID, true)
+	streams, limitErr := t.admit(streams, s.opts.MaxStreamsPerTenant)
+	if len(streams) == 0 {
+		return limitErr
+	}
+	req := &walRequest{
+		rec:     encodeWALRecord(nil, tenantID, streams),
+		tenant:  t,
+		streams: streams,
+		done:    make(chan error, 1),
+	}
+	select {
+	case s.walQ <- req:
+	case <-s.stop:
+		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	// Once queued the write goes ahead; waiting for it even when ctx ends
+	// keeps "answered" and "durable" the same thing.
+	if err := <-req.done; err != nil {
+		return err
+	}
+	return limitErr
+}
+
+// walLoop is the only writer of the WAL. It gathers queued appends into a
+// group, writes and fsyncs them once, applies them to the heads in sequence
+// order and then releases their callers.
+func (s *Store) walLoop() {
+	defer s.bg.Done()
+	var batch []*walRequest
+	var buf []byte
+	for {
+		var first *walRequest
+		select {
+		case first = <-s.walQ:
+		case <-s.stop:
+			// Drain what was queued before the stop so no caller hangs.
+			for {
+				select {
+				case r := <-s.walQ:
+					r.done <- ErrClosed
+				default:
+					return
+				}
+			}
+		}
+		batch = append(batch[:0], first)
+		size := len(first.rec)
+	gather:
+		for size < 16<<20 {
+			select {
+			case r := <-s.walQ:
+				batch = append(batch, r)
+				size += len(r.rec)
+			default:
+				break gather
+			}
+		}
+		start := time.Now()
+		buf = buf[:0]
+		seq := s.seq
+		for _, r := range batch {
+			seq++
+			sealWALRecord(r.rec, seq)
+			buf = append(buf, r.rec...)
+		}
+		err := s.wal.write(buf)
+		s.m.walFsyncs.Inc()
+		s.m.walDuration.UpdateDuration(start)
+		if err != nil {
+			s.log.Error("write-ahead log write failed; the pushes were not acknowledged", "err", err)
+			for _, r := range batch {
+				r.done <- err
+			}
+			continue
+		}
+		seq = s.seq
+		for _, r := range batch {
+			seq++
+			n := r.tenant.apply(s, r.streams, seq, s.wal.n, false)
+			s.m.appendedLines.Add(n)
+			r.done <- nil
+		}
+		s.seq = seq
+		if s.wal.size >= s.opts.WALSegmentSize {
+			s.rotateWAL()
+		}
+		if s.headBytes.Load() > s.opts.HeadBudget {
+			s.enforceBudget()
+		}
+	}
+}
+
+func (s *Store) rotateWAL() {
+	w, err := createWALSegment(s.walDir, s.wal.n+1)
+	if err != nil {
+		s.log.Error("cannot start a new write-ahead log segment; continuing in the current one", "err", err)
+		return
+	}
+	old := s.wal
+	s.wal = w
+	s.walActive.Store(w.n)
+	if err := old.close(); err != nil {
+		s.log.Warn("closing write-ahead log segment", "err", err)
+	}
+}
+
+// truncateWAL deletes WAL segments that no head needs any more. It reads
+// the active segment number before scanning the heads: a head created
+// after that read can only need that segment or a newer one.
+func (s *Store) truncateWAL() {
+	needed := s.walActive.Load()
+	s.mu.RLock()
+	for _, t := range s.tenants {
+		if n := t.oldestWALSegment(); n != 0 && n < needed {
+			needed = n
+		}
+	}
+	s.mu.RUnlock()
+	segs, err := walSegments(s.walDir)
+	if err != nil {
+		return
+	}
+	for _, n := range segs {
+		if n >= needed {
+			break
+		}
+		if err := os.Remove(walSegmentPath(s.walDir, n)); err != nil {
+			s.log.Warn("removing flushed write-ahead log segment", "segment", n, "err", err)
+		}
+	}
+}
+
+// tickLoop cuts heads that are old or idle, applies retention and trims
+// the WAL.
+func (s *Store) tickLoop() {
+	defer s.bg.Done()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	lastRetention := time.Time{}
+	for {
+		select {
+		case <-s.stop:
+			return
+		case now := <-tick.C:
+			s.cutHeads(func(h *head) bool {
+				return now.UnixNano()-h.created >= int64(s.opts.MaxChunkAge) ||
+					now.UnixNano()-h.lastAppend >= int64(s.opts.IdleCut)
+			})
+			if s.opts.Retention > 0 && now.Sub(lastRetention) > time.Minute {
+				lastRetention = now
+				s.applyRetention(now)
+			}
+			s.truncateWAL()
+		}
+	}
+}
+
+// cutHeads detaches every head for which pred is true and queues it for
+// flushing.
+func (s *Store) cutHeads(pred func(*head) bool) {
+	s.mu.RLock()
+	tenants := make([]*tenantDB, 0, len(s.tenants))
+	for _, t := range s.tenants {
+		tenants = append(tenants, t)
+	}
+	s.mu.RUnlock()
+	for _, t := range tenants {
+		for _, st := range t.allStreams() {
+			st.mu.Lock()
+			for day, h := range st.heads {
+				if len(h.entries) > 0 && pred(h) {
+					s.detachLocked(t, st, day, h)
+				}
+			}
+			st.mu.Unlock()
+		}
+	}
+}
+
+// detachLocked moves a head to the stream's flushing list and queues it.
+// The caller holds st.mu.
+func (s *Store) detachLocked(t *tenantDB, st *stream, day int32, h *head) {
+	delete(st.heads, day)
+	st.flushing = append(st.flushing, h)
+	t.headDetached(st)
+	s.pending.Add(1)
+	job := &flushJob{tenant: t, stream: st, head: h}
+	select {
+	case s.flushQ <- job:
+	default:
+		// The queue is full: flush in the background rather than block the
+		// WAL writer that may be holding this path.
+		go func() { s.flushQ <- job }()
+	}
+}
+
+// enforceBudget cuts the largest heads until head memory is back under
+// three quarters of the budget.
+func (s *Store) enforceBudget() {
+	over := s.headBytes.Load() - s.opts.HeadBudget*3/4
+	if over <= 0 {
+		return
+	}
+	type cand struct {
+		t   *tenantDB
+		st  *stream
+		day int32
+		h   *head
+	}
+	var cands []cand
+	s.mu.RLock()
+	for _, t := range s.tenants {
+		for _, st := range t.allStreams() {
+			st.mu.Lock()
+			for day, h := range st.heads {
+				if len(h.entries) > 0 {
+					cands = append(cands, cand{t, st, day, h})
+				}
+			}
+			st.mu.Unlock()
+		}
+	}
+	s.mu.RUnlock()
+	slices.SortFunc(cands, func(a, b cand) int {
+		return int(b.h.memBytes() - a.h.memBytes())
+	})
+	for _, c := range cands {
+		if over <= 0 {
+			break
+		}
+		c.st.mu.Lock()
+		if c.st.heads[c.day] == c.h && len(c.h.entries) > 0 {
+			over -= c.h.memBytes()
+			s.detachLocked(c.t, c.st, c.day, c.h)
+		}
+		c.st.mu.Unlock()
+	}
+}
+
+// flushLoop encodes detached heads and writes them to their partitions,
+// batching what is queued together.
+func (s *Store) flushLoop() {
+	defer s.bg.Done()
+	for {
+		var job *flushJob
+		select {
+		case job = <-s.flushQ:
+		case <-s.stop:
+			return
+		}
+		jobs := []*flushJob{job}
+	gather:
+		for len(jobs) < 32 {
+			select {
+			case j := <-s.flushQ:
+				jobs = append(jobs, j)
+			default:
+				break gather
+			}
+		}
+		s.flush(jobs)
+	}
+}
+
+func (s *Store) flush(jobs []*flushJob) {
+	type group struct {
+		t    *tenantDB
+		day  int32
+		jobs []*flushJob
+		pcs  []pendingChunk
+	}
+	groups := map[[2]any]*group{}
+	var order []*group
+	for _, j := range jobs {
+		entries := slices.Clone(j.head.entries)
+		data, meta, err := chunk.Encode(j.stream.labels, entries, s.opts.Chunk)
+		if err != nil {
+			// Encoding our own validated entries cannot fail short of a bug;
+			// keep the head (the WAL still has it) and say so.
+			s.log.Error("encoding head chunk failed; it stays in memory and in the WAL", "stream", j.stream.labels.String(), "err", err)
+			s.m.flushErrors.Inc()
+			s.retryLater(j)
+			continue
+		}
+		key := [2]any{j.tenant, j.head.day}
+		g := groups[key]
+		if g == nil {
+			g = &group{t: j.tenant, day: j.head.day}
+			groups[key] = g
+			order = append(order, g)
+		}
+		g.jobs = append(g.jobs, j)
+		g.pcs = append(g.pcs, pendingChunk{data: data, meta: meta, stream: j.stream.hash, labels: j.stream.labels, watermark: j.head.lastSeq})
+	}
+	for _, g := range order {
+		p := g.t.partition(g.day)
+		refs, err := p.write(g.pcs)
+		if err != nil {
+			s.log.Error("writing chunks failed; they stay in memory and in the WAL and will be retried", "partition", p.dir, "chunks", len(g.pcs), "err", err)
+			s.m.flushErrors.Inc()
+			for _, j := range g.jobs {
+				s.retryLater(j)
+			}
+			continue
+		}
+		for i, j := range g.jobs {
+			g.t.flushed(j.stream, j.head, refs[i])
+			s.headBytes.Add(-j.head.memBytes())
+			s.m.chunksFlushed.Inc()
+			s.m.flushBytes.Add(refs[i].Size)
+			s.pending.Done()
+		}
+	}
+}
+
+func (s *Store) retryLater(j *flushJob) {
+	go func() {
+		select {
+		case <-time.After(5 * time.Second):
+			s.flushQ <- j
+		case <-s.stop:
+			s.pending.Done()
+		}
+	}()
+}
+
+// Flush cuts every head and waits until all of them are written to
+// partitions; /flush and a clean shutdown use it.
+func (s *Store) Flush(ctx context.Context) error {
+	s.cutHeads(func(*head) bool { return true })
+	done := make(chan struct{})
+	go func() { s.pending.Wait(); close(done) }()
+	select {
+	case <-done:
+		s.truncateWAL()
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("flush: %w", ctx.Err())
+	}
+}
+
+// PutChunk stores a chunk built elsewhere (by an agent). The chunk is
+// untrusted: it is fully verified first. It returns true when a chunk with
+// the same content ID was already stored, in which case nothing is written.
+func (s *Store) PutChunk(ctx context.Context, tenantID string, data []byte) (duplicate bool, err error) {
+	if s.closing.Load() {
+		return false, ErrClosed
+	}
+	c, err := chunk.Decode(data)
+	if err != nil {
+		return false, fmt.Errorf("invalid chunk: %w", err)
+	}
+	if err := c.Verify(); err != nil {
+		return false, fmt.Errorf("invalid chunk: %w", err)
+	}
+	meta := c.Meta()
+	if err := meta.Labels.Validate(); err != nil {
+		return false, fmt.Errorf("invalid chunk labels: %w", err)
+	}
+	if len(meta.Labels) == 0 {
+		return false, errors.New("invalid chunk: a stream needs at least one label")
+	}
+	s.m.chunksReceived.Inc()
+	t := s.tenant(tenantID, true)
+	if !t.claimID(meta.ID) {
+		s.m.chunksDup.Inc()
+		return true, nil
+	}
+	p := t.partition(dayOf(meta.MinTime))
+	refs, err := p.write([]pendingChunk{{data: data, meta: meta, stream: meta.Labels.Hash(), labels: meta.Labels}})
+	if err != nil {
+		t.releaseID(meta.ID)
+		return false, err
+	}
+	t.addChunk(meta.Labels, refs[0])
+	return false, nil
+}
+
+func (s *Store) applyRetention(now time.Time) {
+	cutoff := now.Add(-s.opts.Retention).UnixNano()
+	s.mu.RLock()
+	tenants := make([]*tenantDB, 0, len(s.tenants))
+	for _, t := range s.tenants {
+		tenants = append(tenants, t)
+	}
+	s.mu.RUnlock()
+	for _, t := range tenants {
+		for _, p := range t.expiredPartitions(cutoff) {
+			t.dropPartition(p)
+			if err := p.close(); err != nil {
+				s.log.Warn("closing expired partition", "dir", p.dir, "err", err)
+			}
+			if err := os.RemoveAll(p.dir); err != nil {
+				s.log.Error("removing expired partition", "dir", p.dir, "err", err)
+				continue
+			}
+			s.log.Info("retention removed partition", "tenant", t.name, "dir", p.dir)
+		}
+	}
+}
+
+// Close flushes every head to disk (bounded by ctx) and releases the data
+// directory. Whatever could not be flushed is still in the WAL.
+func (s *Store) Close(ctx context.Context) error {
+	if s.closing.Swap(true) {
+		return nil
+	}
+	flushErr := s.Flush(ctx)
+	close(s.stop)
+	s.bg.Wait()
+	var errs []error
+	if flushErr != nil {
+		errs = append(errs, flushErr)
+	}
+	if s.wal != nil {
+		errs = append(errs, s.wal.close())
+	}
+	s.mu.RLock()
+	for _, t := range s.tenants {
+		for _, p := range t.partitions() {
+			errs = append(errs, p.close())
+		}
+	}
+	s.mu.RUnlock()
+	s.unlock()
+	return errors.Join(errs...)
+}
+
+// HeadBytes is the memory held by head chunks.
+func (s *Store) HeadBytes() int64 { return s.headBytes.Load() }
