@@ -102,3 +102,18 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestMatcherRegexpIsAnchoredAndValidated(t *testing.T) {
+	if _, err := NewMatcher(MatchRegexp, "a", "a)|(b"); err == nil {
+		t.Fatal(`"a)|(b" accepted: wrapped in anchors it would match "axyz"`)
+	}
+	m := MustNewMatcher(MatchRegexp, "job", "api|web")
+	for v, want := range map[string]bool{"api": true, "web": true, "api2": false, "xapi": false, "": false} {
+		if m.Matches(v) != want {
+			t.Errorf("job=~\"api|web\" on %q = %v", v, !want)
+		}
+	}
+	if !MustNewMatcher(MatchNotRegexp, "x", ".+").Matches("") {
+		t.Error(`x!~".+" must match a missing label`)
+	}
+}

@@ -44,6 +44,11 @@ type Matcher struct {
 func NewMatcher(t MatchType, name, value string) (*Matcher, error) {
 	m := &Matcher{Type: t, Name: name, Value: value}
 	if t == MatchRegexp || t == MatchNotRegexp {
+		// Check the expression on its own first: wrapped in the anchors, a
+		// value such as "a)|(b" would compile into a different expression.
+		if _, err := regexp.Compile(value); err != nil {
+			return nil, fmt.Errorf("invalid regular expression %q in matcher for %s: %w", value, name, err)
+		}
 		re, err := regexp.Compile("^(?s:" + value + ")$")
 		if err != nil {
 			return nil, fmt.Errorf("invalid regular expression %q in matcher for %s: %w", value, name, err)

@@ -102,9 +102,10 @@ func (st *stream) snapshot(from, through int64) (StreamData, bool) {
 	if len(sd.Chunks) == 0 && len(sd.Head) == 0 {
 		return StreamData{}, false
 	}
-	// Heads hold entries in arrival order; stable sorting keeps that order
-	// among equal timestamps, as the chunk encoder does.
-	slices.SortStableFunc(sd.Head, func(a, b chunk.Entry) int {
+	// Heads hold entries in arrival order, which is nearly always time
+	// order; stable sorting, only when needed, keeps arrival order among
+	// equal timestamps as the chunk encoder does.
+	byTime := func(a, b chunk.Entry) int {
 		switch {
 		case a.Timestamp < b.Timestamp:
 			return -1
@@ -112,7 +113,10 @@ func (st *stream) snapshot(from, through int64) (StreamData, bool) {
 			return 1
 		}
 		return 0
-	})
+	}
+	if !slices.IsSortedFunc(sd.Head, byTime) {
+		slices.SortStableFunc(sd.Head, byTime)
+	}
 	return sd, true
 }
 

@@ -34,7 +34,7 @@ type Options struct {
 	// largest heads are cut early (default 128 MiB).
 	HeadBudget int64 `yaml:"head_budget"`
 	// WALSegmentSize is the size at which the WAL starts a new file
-	// (default 128 MiB).
+	// (default 64 MiB).
 	WALSegmentSize int64 `yaml:"wal_segment_size"`
 	// MaxStreamsPerTenant bounds the streams with data in memory per tenant;
 	// new streams above it are refused (default 20000, negative = no limit).
@@ -65,7 +65,7 @@ func (o *Options) setDefaults() {
 		o.HeadBudget = 128 << 20
 	}
 	if o.WALSegmentSize <= 0 {
-		o.WALSegmentSize = 128 << 20
+		o.WALSegmentSize = 64 << 20
 	}
 	if o.MaxStreamsPerTenant == 0 {
 		o.MaxStreamsPerTenant = 20000
@@ -91,8 +91,9 @@ type Store struct {
 
 	walQ      chan *walRequest
 	wal       *walFile
-	walActive atomic.Uint32 // number of the segment being written
-	seq       uint64        // last sequence number written; owned by the WAL writer
+	walActive atomic.Uint32      // number of the segment being written
+	rotateQ   chan chan struct{} // asks the WAL writer to start a new segment
+	seq       uint64             // last sequence number written; owned by the WAL writer
 	flushQ    chan *flushJob
 	pending   sync.WaitGroup // flush jobs queued or running
 
@@ -138,6 +139,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		log:     opts.Logger,
 		tenants: map[string]*tenantDB{},
 		walQ:    make(chan *walRequest, 1024),
+		rotateQ: make(chan chan struct{}),
 		flushQ:  make(chan *flushJob, 4096),
 		stop:    make(chan struct{}),
 	}
@@ -363,6 +365,12 @@ func (s *Store) walLoop() {
 		var first *walRequest
 		select {
 		case first = <-s.walQ:
+		case done := <-s.rotateQ:
+			if s.wal.size > 0 {
+				s.rotateWAL()
+			}
+			close(done)
+			continue
 		case <-s.stop:
 			// Drain what was queued before the stop so no caller hangs.
 			for {
@@ -663,6 +671,15 @@ func (s *Store) Flush(ctx context.Context) error {
 	go func() { s.pending.Wait(); close(done) }()
 	select {
 	case <-done:
+		// Everything written so far is in chunks now: start a new WAL
+		// segment so that the old ones, including the one that was being
+		// written, can go.
+		rotated := make(chan struct{})
+		select {
+		case s.rotateQ <- rotated:
+			<-rotated
+		case <-s.stop:
+		}
 		s.truncateWAL()
 		return nil
 	case <-ctx.Done():
