@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -142,6 +143,12 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
 		metrics.WritePrometheus(w, true)
 	})
+	// Profiles, as Loki and most Go servers expose them.
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.HandleFunc("/flush", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost && r.Method != http.MethodGet {
 			http.Error(w, "use POST", http.StatusMethodNotAllowed)
@@ -176,6 +183,8 @@ func routeName(p string) string {
 		return "/loki/api/v1/label/:name/values"
 	case strings.HasPrefix(p, "/loki/api/v1/"), p == "/ready", p == "/metrics", p == "/flush":
 		return p
+	case strings.HasPrefix(p, "/debug/pprof/"):
+		return "/debug/pprof/"
 	}
 	return "other"
 }

@@ -334,7 +334,7 @@ func (s *Store) Append(ctx context.Context, tenantID string, streams []Stream) e
 		return limitErr
 	}
 	req := &walRequest{
-		rec:     encodeWALRecord(nil, tenantID, streams),
+		rec:     encodeWALRecord(make([]byte, 0, walRecordSize(tenantID, streams)), tenantID, streams),
 		tenant:  t,
 		streams: streams,
 		done:    make(chan error, 1),

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/logsift/logsift/pkg/chunk"
 	"github.com/logsift/logsift/pkg/labels"
@@ -73,6 +74,16 @@ func (h *head) copyBytes(b []byte) []byte {
 	start := len(h.slab)
 	h.slab = append(h.slab, b...)
 	return h.slab[start:len(h.slab):len(h.slab)]
+}
+
+// copyString copies s into the head's slabs. Slab bytes are never written
+// again, so the string may share them.
+func (h *head) copyString(s string) string {
+	b := h.copyBytes([]byte(s))
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }
 
 func newTenantDB(name, dir string) *tenantDB {
@@ -184,7 +195,12 @@ func (t *tenantDB) apply(s *Store, streams []Stream, seq uint64, seg uint32, rep
 			}
 			ce := chunk.Entry{Timestamp: e.Timestamp, Line: h.copyBytes(e.Line)}
 			if len(e.Metadata) > 0 {
-				ce.Metadata = e.Metadata.Copy()
+				// Copy the strings too: they may point into the request's
+				// decoded body, which a head must not keep alive.
+				ce.Metadata = make(labels.Labels, len(e.Metadata))
+				for i, m := range e.Metadata {
+					ce.Metadata[i] = labels.Label{Name: h.copyString(m.Name), Value: h.copyString(m.Value)}
+				}
 			}
 			h.entries = append(h.entries, ce)
 			h.raw += int64(len(e.Line))

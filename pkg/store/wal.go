@@ -74,6 +74,22 @@ func encodeWALRecord(dst []byte, tenant string, streams []Stream) []byte {
 	return dst
 }
 
+// walRecordSize is an upper bound of the encoded size of a record, so that
+// encoding never has to grow its buffer.
+func walRecordSize(tenant string, streams []Stream) int {
+	n := walRecordHeader + 8 + binary.MaxVarintLen64 + len(tenant) + binary.MaxVarintLen64
+	for _, s := range streams {
+		n += 2*binary.MaxVarintLen64 + len(s.Labels.String())
+		for _, e := range s.Entries {
+			n += 3*binary.MaxVarintLen64 + len(e.Line)
+			for _, m := range e.Metadata {
+				n += 2*binary.MaxVarintLen64 + len(m.Name) + len(m.Value)
+			}
+		}
+	}
+	return n
+}
+
 // sealWALRecord writes the sequence number and checksum into an encoded record.
 func sealWALRecord(rec []byte, seq uint64) {
 	binary.LittleEndian.PutUint64(rec[walRecordHeader:], seq)

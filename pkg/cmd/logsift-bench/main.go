@@ -46,6 +46,7 @@ func main() {
 	batch := flag.Int("batch", 1<<20, "raw line bytes per push request")
 	queries := flag.Int("queries", 20, "repetitions of each query")
 	keep := flag.Bool("keep", false, "keep the data directories")
+	flag.StringVar(&profileDir, "profile", "", "write CPU profiles of the logsift server (ingest, scan) into this directory")
 	flag.Parse()
 	n, err := logql.ParseBytes(*size)
 	if err != nil {
@@ -54,6 +55,33 @@ func main() {
 	if err := run(int64(n), *vlPath, *conc, *batch, *queries, *keep); err != nil {
 		fail("%v", err)
 	}
+}
+
+var profileDir string
+
+// profile collects a CPU profile of the server while fn runs.
+func profile(base, name string, fn func() error) error {
+	if profileDir == "" {
+		return fn()
+	}
+	stop := make(chan []byte, 1)
+	go func() {
+		resp, err := http.Get(base + "/debug/pprof/profile?seconds=30")
+		if err != nil {
+			stop <- nil
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		stop <- b
+	}()
+	err := fn()
+	b := <-stop
+	if len(b) > 0 {
+		_ = os.MkdirAll(profileDir, 0o755)
+		_ = os.WriteFile(filepath.Join(profileDir, name+".pprof"), b, 0o644)
+	}
+	return err
 }
 
 func fail(format string, args ...any) {
@@ -397,7 +425,10 @@ func benchLogsift(bin, dataDir string, ds *dataset, conc, reps int) (*result, er
 	}
 	res := &result{name: "logsift"}
 	fmt.Println("logsift: pushing...")
-	if res.ingestTime, err = push(ds, base+"/loki/api/v1/push", conc); err != nil {
+	if err := profile(base, "ingest", func() (err error) {
+		res.ingestTime, err = push(ds, base+"/loki/api/v1/push", conc)
+		return err
+	}); err != nil {
 		return nil, err
 	}
 	fmt.Printf("logsift: ingest %s/s\n", human(int64(float64(ds.rawBytes)/res.ingestTime.Seconds())))
