@@ -258,8 +258,11 @@ func (h *Handler) decode(r *http.Request, format Format) (req *PushRequest, rele
 		return req, release, err
 	}
 	if !reuse {
-		release()
+		// Snappy decodes into a fresh buffer that the lines point into, so
+		// the compressed body can go back to the pool once it has been
+		// decoded, and not a moment before: another request may take it.
 		req, err = DecodeProto(body, h.cfg.MaxDecompressedBytes)
+		release()
 		return req, nop, err
 	}
 	msg, err := decodeSnappyInto(getBuf(), body, h.cfg.MaxDecompressedBytes)

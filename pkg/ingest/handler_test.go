@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -644,6 +645,58 @@ func TestBuffersAndLaterPushes(t *testing.T) {
 		}
 		if len(got) != 6 {
 			t.Fatalf("reuse=%v: %d lines", reuse, len(got))
+		}
+	}
+}
+
+// TestConcurrentLargePushesKeepTheirBytes is the regression test for a
+// pooled body buffer that went back to the pool before it was decoded:
+// under concurrency another request overwrote it and pushes failed as
+// "corrupt snappy" or, worse, carried another push's bytes.
+func TestConcurrentLargePushesKeepTheirBytes(t *testing.T) {
+	app := &fakeAppender{}
+	h, _ := newTestHandler(t, app, nil)
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for i := 0; i < 30; i++ {
+				var entries []push.Entry
+				for k := 0; k < 200; k++ {
+					entries = append(entries, push.Entry{Timestamp: ts(int64(k + 1)), Line: fmt.Sprintf("g=%d i=%d k=%d %s", g, i, k, strings.Repeat(string(rune('a'+(g*7+i+k)%26)), 300))})
+				}
+				body := protoBody(t, push.Stream{Labels: fmt.Sprintf(`{g="%d"}`, g), Entries: entries})
+				resp, err := http.Post(srv.URL, "application/x-protobuf", bytes.NewReader(body))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				msg, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 204 {
+					t.Errorf("push g=%d i=%d: %d %s", g, i, resp.StatusCode, msg)
+					return
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	for g := 0; g < 4; g++ {
+		lines := app.lines(fmt.Sprintf(`{g="%d"}`, g))
+		if len(lines) != 30*200 {
+			t.Fatalf("g=%d: %d lines stored, want %d", g, len(lines), 30*200)
+		}
+		for _, l := range lines {
+			var gg, i, k int
+			if _, err := fmt.Sscanf(l, "g=%d i=%d k=%d", &gg, &i, &k); err != nil || gg != g {
+				t.Fatalf("stream g=%d holds a line of another push: %.40q", g, l)
+			}
+			if want := strings.Repeat(string(rune('a'+(g*7+i+k)%26)), 300); !strings.HasSuffix(l, want) {
+				t.Fatalf("line damaged: %.60q", l)
+			}
 		}
 	}
 }
