@@ -5,6 +5,7 @@
 package query
 
 import (
+	"bytes"
 	"container/heap"
 	"context"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/cespare/xxhash/v2"
 
@@ -123,11 +125,13 @@ func (e *Engine) Logs(ctx context.Context, req LogRequest) (*LogResult, error) {
 	} else {
 		slices.SortFunc(sources, func(a, b source) int { return cmpInt64(b.maxT, a.maxT) })
 	}
+	plan := newScanPlan(&req)
 	col := newCollector(req.Limit, req.Direction)
 	par := e.Parallelism
 	if par <= 0 {
 		par = runtime.GOMAXPROCS(0)
 	}
+	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -141,7 +145,7 @@ func (e *Engine) Logs(ctx context.Context, req LogRequest) (*LogResult, error) {
 		wg.Add(1)
 		go func(ws *Stats) {
 			defer wg.Done()
-			sc := scanner{e: e, req: &req, col: col, stats: ws}
+			sc := scanner{e: e, req: &req, plan: plan, col: col, stats: ws}
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= len(sources) || ctx.Err() != nil {
@@ -163,7 +167,7 @@ func (e *Engine) Logs(ctx context.Context, req LogRequest) (*LogResult, error) {
 	if runErr != nil {
 		return nil, runErr
 	}
-	if err := ctx.Err(); err != nil && ctx.Err() != context.Canceled {
+	if err := parent.Err(); err != nil {
 		return nil, err
 	}
 	for _, s := range stats {
@@ -205,14 +209,16 @@ func (s *Stats) add(o Stats) {
 
 // scanner is one worker's reusable state.
 type scanner struct {
-	e     *Engine
-	req   *LogRequest
-	col   *collector
-	stats *Stats
-	buf   []byte
-	fbuf  []byte
-	bb    chunk.BlockBuffer
-	hits  []chunk.Entry
+	e      *Engine
+	req    *LogRequest
+	plan   *scanPlan
+	col    *collector
+	stats  *Stats
+	buf    []byte
+	fbuf   []byte
+	bb     chunk.BlockBuffer
+	hits   []chunk.Entry
+	hitIdx []int
 }
 
 func (sc *scanner) scan(ctx context.Context, src *source) error {
@@ -233,7 +239,7 @@ func (sc *scanner) scan(ctx context.Context, src *source) error {
 		if err != nil {
 			return fmt.Errorf("query: %w", err)
 		}
-		if !mayMatch(sc.req.Needles, func(n logql.Needle) bool { return f.MayContain(n.Text, n.Fold) }) {
+		if !sc.plan.mayMatch(func(nd *chunk.Needle) bool { return f.MayContainNeedle(nd) }) {
 			sc.stats.ChunksPruned++
 			return nil
 		}
@@ -263,7 +269,7 @@ func (sc *scanner) scan(ctx context.Context, src *source) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if len(sc.req.Needles) > 0 && !mayMatch(sc.req.Needles, func(n logql.Needle) bool { return filter.BlockMayContain(i, n.Text, n.Fold) }) {
+		if len(sc.req.Needles) > 0 && !sc.plan.mayMatch(func(nd *chunk.Needle) bool { return filter.BlockMayContainNeedle(i, nd) }) {
 			sc.stats.BlocksPruned++
 			continue
 		}
@@ -273,7 +279,11 @@ func (sc *scanner) scan(ctx context.Context, src *source) error {
 		}
 		sc.stats.DecompressedLines += int64(len(es))
 		sc.stats.DecompressedBytes += int64(bm.RawBytes)
-		sc.offer(src.stream, es)
+		if sc.plan.search != nil {
+			sc.offerSearched(src.stream, es, sc.bb.Lines())
+		} else {
+			sc.offer(src.stream, es)
+		}
 	}
 	return nil
 }
@@ -308,9 +318,34 @@ func (sc *scanner) offer(stream int, es []chunk.Entry) {
 	}
 }
 
+// scanPlan is what every scan worker shares: the needles compiled for the
+// chunk filters, and the substring used to search whole blocks at once.
+type scanPlan struct {
+	clauses [][]*chunk.Needle
+	// search is a substring every kept line contains, case-sensitively;
+	// nil when the query has none. A block's lines are searched for it in
+	// one pass and only the lines it hits go through the pipeline.
+	search []byte
+}
+
+func newScanPlan(req *LogRequest) *scanPlan {
+	p := &scanPlan{}
+	for _, cl := range req.Needles {
+		cc := make([]*chunk.Needle, len(cl))
+		for i, n := range cl {
+			cc[i] = chunk.CompileNeedle(n.Text, n.Fold)
+		}
+		p.clauses = append(p.clauses, cc)
+		if len(cl) == 1 && !cl[0].Fold && len(cl[0].Text) > len(p.search) {
+			p.search = cl[0].Text
+		}
+	}
+	return p
+}
+
 // mayMatch evaluates the needle clauses against a filter.
-func mayMatch(clauses []logql.Clause, may func(logql.Needle) bool) bool {
-	for _, clause := range clauses {
+func (p *scanPlan) mayMatch(may func(*chunk.Needle) bool) bool {
+	for _, clause := range p.clauses {
 		any := false
 		for _, n := range clause {
 			if may(n) {
@@ -323,6 +358,72 @@ func mayMatch(clauses []logql.Clause, may func(logql.Needle) bool) bool {
 		}
 	}
 	return true
+}
+
+// offerSearched is offer for a decoded block whose lines lie back to back
+// in buf: one bytes.Index pass over the block finds the candidate lines,
+// so lines without the search string cost no per-line work at all.
+func (sc *scanner) offerSearched(stream int, es []chunk.Entry, buf []byte) {
+	req := sc.req
+	needle := sc.plan.search
+	sc.hitIdx = sc.hitIdx[:0]
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(buf)))
+	k := 0 // entry whose line holds or follows pos
+	for pos := 0; pos < len(buf); {
+		i := bytes.Index(buf[pos:], needle)
+		if i < 0 {
+			break
+		}
+		hit := pos + i
+		// Advance to the entry that contains the hit.
+		for k < len(es) && lineEnd(es[k], base) <= hit {
+			k++
+		}
+		if k == len(es) {
+			break
+		}
+		start := lineStart(es[k], base)
+		end := lineEnd(es[k], base)
+		if hit < start || hit+len(needle) > end {
+			// The match spans two lines: not a match of either.
+			pos = hit + 1
+			continue
+		}
+		e := &es[k]
+		if e.Timestamp >= req.Start && e.Timestamp < req.End && (req.Keep == nil || req.Keep(e.Line)) {
+			sc.hitIdx = append(sc.hitIdx, k)
+		}
+		pos = end
+		k++
+	}
+	sc.hits = sc.hits[:0]
+	if req.Direction == Forward {
+		for _, k := range sc.hitIdx {
+			sc.hits = append(sc.hits, es[k])
+		}
+	} else {
+		for j := len(sc.hitIdx) - 1; j >= 0; j-- {
+			sc.hits = append(sc.hits, es[sc.hitIdx[j]])
+		}
+	}
+	sc.stats.PostFilterLines += int64(len(sc.hits))
+	if len(sc.hits) > 0 {
+		sc.col.add(stream, sc.hits)
+	}
+}
+
+func lineStart(e chunk.Entry, base uintptr) int {
+	if len(e.Line) == 0 {
+		return -1 // an empty line holds no match; -1 keeps it out of range
+	}
+	return int(uintptr(unsafe.Pointer(unsafe.SliceData(e.Line))) - base)
+}
+
+func lineEnd(e chunk.Entry, base uintptr) int {
+	if len(e.Line) == 0 {
+		return -1
+	}
+	return lineStart(e, base) + len(e.Line)
 }
 
 // collector keeps the best `limit` entries seen so far: the oldest for
