@@ -76,9 +76,19 @@ func appendStreams(b []byte, streams []query.StreamResult, categorized bool) []b
 			b = strconv.AppendInt(b, e.Timestamp, 10)
 			b = append(b, `",`...)
 			b = appendJSONString(b, e.Line)
-			if categorized && len(e.Metadata) > 0 {
-				b = append(b, `,{"structuredMetadata":`...)
-				b = appendLabelsObject(b, e.Metadata)
+			if categorized && (len(e.Metadata) > 0 || len(e.Parsed) > 0) {
+				b = append(b, `,{`...)
+				if len(e.Metadata) > 0 {
+					b = append(b, `"structuredMetadata":`...)
+					b = appendLabelsObject(b, e.Metadata)
+				}
+				if len(e.Parsed) > 0 {
+					if len(e.Metadata) > 0 {
+						b = append(b, ',')
+					}
+					b = append(b, `"parsed":`...)
+					b = appendLabelsObject(b, e.Parsed)
+				}
 				b = append(b, '}')
 			}
 			b = append(b, ']')
@@ -89,13 +99,15 @@ func appendStreams(b []byte, streams []query.StreamResult, categorized bool) []b
 }
 
 // splitByMetadata does what Loki does for clients that do not ask for
-// categorized labels: structured metadata joins the stream labels, so
-// entries with different metadata land in different streams.
+// categorized labels: structured metadata and parsed labels join the
+// stream labels, so entries with different ones land in different streams.
+// The pipeline already renamed colliding names (_extracted), so a plain
+// union is right.
 func splitByMetadata(streams []query.StreamResult) []query.StreamResult {
 	needed := false
 	for _, s := range streams {
 		for _, e := range s.Entries {
-			if len(e.Metadata) > 0 {
+			if len(e.Metadata) > 0 || len(e.Parsed) > 0 {
 				needed = true
 				break
 			}
@@ -109,8 +121,8 @@ func splitByMetadata(streams []query.StreamResult) []query.StreamResult {
 		idx := map[string]int{}
 		for _, e := range s.Entries {
 			ls := s.Labels
-			if len(e.Metadata) > 0 {
-				ls = append(s.Labels.Copy(), e.Metadata...).Sort()
+			if len(e.Metadata) > 0 || len(e.Parsed) > 0 {
+				ls = append(append(s.Labels.Copy(), e.Metadata...), e.Parsed...).Sort()
 			}
 			key := ls.String()
 			i, ok := idx[key]
@@ -119,7 +131,7 @@ func splitByMetadata(streams []query.StreamResult) []query.StreamResult {
 				idx[key] = i
 				out = append(out, query.StreamResult{Labels: ls})
 			}
-			e.Metadata = nil
+			e.Metadata, e.Parsed = nil, nil
 			out[i].Entries = append(out[i].Entries, e)
 		}
 	}

@@ -1,11 +1,13 @@
 package pipeline
 
 import (
+	"encoding/json"
 	"regexp"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
+	"github.com/logsift/logsift/pkg/labels"
 	"github.com/logsift/logsift/pkg/logql"
 )
 
@@ -106,4 +108,116 @@ func FuzzIPFilter(f *testing.F) {
 			t.Fatalf("ip(%q) misses %s", spec, r.From)
 		}
 	})
+}
+
+// fuzzPipelines are run on every fuzzed line; none may panic, and every
+// result must be a valid label set.
+var fuzzPipelines = []string{
+	`{a="b"} | json`,
+	`{a="b"} | json a="a", b="b.c[0]", c="[\"x y\"]", d="d[2].e"`,
+	`{a="b"} | logfmt`,
+	`{a="b"} | logfmt --strict --keep-empty`,
+	`{a="b"} | logfmt a, b="c"`,
+	"{a=\"b\"} | pattern `<a> <_> \"<b>\" <c>`",
+	"{a=\"b\"} | regexp `(?P<a>\\w+)=(?P<b>\\S*)`",
+	`{a="b"} | unpack | json`,
+	`{a="b"} | decolorize | logfmt | json | __error__="" | line_format "{{.a}}|{{__line__ | trunc 10}}" | label_format x="{{.b}}", y=a`,
+	`{a="b"} | logfmt | a > 1 or b = 1s or c < 1KB or d = ip("10.0.0.0/8") | drop c | keep a, b, d, x="1"`,
+}
+
+func FuzzParsers(f *testing.F) {
+	for _, s := range []string{
+		`{"a":1,"b":{"c":["x"]},"d":[{"e":1},{"e":2},{"e":"three"}]}`,
+		`a=1 b="x y" c= d`,
+		`1.2.3.4 - "GET /" 200`,
+		`{"_entry":"{\"a\":\"b\"}","app":"x"}`,
+		"\x1b[31ma=2\x1b[0m",
+		`{"a":"\ud83d\ude00","b\u0041":"x"}`,
+		`{"x y":1,"a":{"b":{"c":{}}}}`,
+		`a="unterminated b=2`,
+		`{"a":`,
+		"a=\xff b=\"\xfe\"",
+	} {
+		f.Add(s, "m", "v")
+	}
+	stream := labels.New("a", "s", "job", "j")
+	var sps []*StreamPipeline
+	for _, q := range fuzzPipelines {
+		sps = append(sps, compile(f, q).ForStream(stream))
+	}
+	f.Fuzz(func(t *testing.T, line, mdName, mdValue string) {
+		var md labels.Labels
+		if labels.ValidName(mdName) && utf8.ValidString(mdValue) && !strings.HasPrefix(mdName, "__") {
+			md = labels.Labels{{Name: mdName, Value: mdValue}}
+		}
+		for i, sp := range sps {
+			out, res, keep := sp.Process(0, []byte(line), md)
+			if !keep {
+				continue
+			}
+			checkResult(t, res)
+			// Same input, same answer (and the cache must agree).
+			out2, res2, keep2 := sp.Process(0, []byte(line), md)
+			if !keep2 || string(out2) != string(out) || !res2.Labels.Equal(res.Labels) {
+				t.Fatalf("%s: second run differs: %q %s vs %q %s", fuzzPipelines[i], out, res, out2, res2)
+			}
+		}
+	})
+}
+
+// FuzzJSONValid checks the json parser against encoding/json: a valid
+// object never gets JSONParserErr, and its top-level scalars are found.
+func FuzzJSONValid(f *testing.F) {
+	for _, s := range []string{`{}`, `{"a":1}`, `{"a":"x\n","b":[1,{"c":null}],"d":{"e":true}}`, ` {"a" : -1.5e3 } `, `{"a":"\u00e9"}`} {
+		f.Add(s)
+	}
+	sp := compile(f, `{a="b"} | json`).ForStream(nil)
+	f.Fuzz(func(t *testing.T, line string) {
+		var obj map[string]any
+		if !json.Valid([]byte(line)) || json.Unmarshal([]byte(line), &obj) != nil || obj == nil {
+			return
+		}
+		_, res, _ := sp.Process(0, []byte(line), nil)
+		checkResult(t, res)
+		if res.Err != "" && !strings.Contains(res.Labels.Get(ErrorDetailsLabel), "too deep") {
+			t.Fatalf("valid JSON %q got %s", line, res.Labels)
+		}
+		for k, v := range obj {
+			s, ok := v.(string)
+			name := sanitizeLabelName(k)
+			if !ok || k == "" || strings.Contains(k, "_") || name != k || isReserved(k) || !utf8.ValidString(s) || strings.ContainsRune(s, utf8.RuneError) {
+				continue
+			}
+			// Duplicate keys: encoding/json keeps the last, Loki the first
+			// (names with _ may also come from flattened nested keys).
+			if topLevelKeys(line)[k] > 1 {
+				continue
+			}
+			if got := res.Labels.Get(k); got != s {
+				t.Fatalf("%q: label %s=%q, want %q", line, k, got, s)
+			}
+		}
+	})
+}
+
+// topLevelKeys counts the keys of a JSON object, duplicates included.
+func topLevelKeys(doc string) map[string]int {
+	counts := map[string]int{}
+	dec := json.NewDecoder(strings.NewReader(doc))
+	if _, err := dec.Token(); err != nil {
+		return counts
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return counts
+		}
+		k, _ := tok.(string)
+		counts[k]++
+		var skip json.RawMessage
+		if dec.Decode(&skip) != nil {
+			return counts
+		}
+	}
+	return counts
 }

@@ -96,7 +96,9 @@ func equalInts(a, b []int) bool {
 	return true
 }
 
-func TestUnsupportedStages(t *testing.T) {
+func TestFullPipelineStagesCompile(t *testing.T) {
+	// These used to be rejected; they now compile and are not pure line
+	// filters, so MatchLine must not be used for them.
 	for _, q := range []string{
 		`{a="b"} |= "x" | json`,
 		`{a="b"} | logfmt`,
@@ -104,19 +106,10 @@ func TestUnsupportedStages(t *testing.T) {
 		`{a="b"} | line_format "{{.x}}"`,
 		`{a="b"} | decolorize`,
 	} {
-		sel, err := logql.ParseLogSelector(q)
-		if err != nil {
-			t.Fatal(err)
+		p := compile(t, q)
+		if p.LineFilterOnly() {
+			t.Errorf("%s: reported as line-filter only", q)
 		}
-		_, err = New(sel.Stages)
-		if err == nil || !strings.Contains(err.Error(), "unsupported pipeline stage") || !strings.Contains(err.Error(), "coming with full LogQL") {
-			t.Errorf("New(%s) = %v, want an unsupported-stage error", q, err)
-		}
-	}
-	sel, _ := logql.ParseLogSelector(`{a="b"} | json`)
-	_, err := New(sel.Stages)
-	if want := `unsupported pipeline stage "| json" (coming with full LogQL)`; err == nil || err.Error() != want {
-		t.Errorf("got %v, want %s", err, want)
 	}
 }
 
@@ -303,5 +296,16 @@ func TestConcurrentUse(t *testing.T) {
 	}
 	if !p.MatchLine(lines[0]) || p.MatchLine(lines[1]) || p.MatchLine(lines[2]) {
 		t.Fatal("wrong results")
+	}
+}
+
+func TestMatchLineOnFullPipeline(t *testing.T) {
+	p := compile(t, `{a="b"} | logfmt | level="error"`)
+	if !p.MatchLine([]byte("level=error")) || p.MatchLine([]byte("level=info")) {
+		t.Error("MatchLine must run the full pipeline")
+	}
+	e := Entry{Line: []byte(`{"m":"x"}`)}
+	if !compile(t, `{a="b"} | json | line_format "{{.m}}!"`).Process(&e) || string(e.Line) != "x!" {
+		t.Errorf("Process: %q", e.Line)
 	}
 }

@@ -65,7 +65,7 @@ func (e *Engine) Exec(ctx context.Context, p Params) (*Result, error) {
 	if !ok {
 		return nil, userError("metric queries are not supported yet: %s", p.Query)
 	}
-	keep, err := compileKeep(sel)
+	pl, err := compilePipeline(sel)
 	if err != nil {
 		var pe *logql.ParseError
 		if errors.As(err, &pe) {
@@ -77,7 +77,7 @@ func (e *Engine) Exec(ctx context.Context, p Params) (*Result, error) {
 		Tenant:    p.Tenant,
 		Matchers:  sel.Matchers,
 		Needles:   logql.RequiredNeedles(sel, minNeedle),
-		Keep:      keep,
+		Pipeline:  pl,
 		Start:     p.Start.UnixNano(),
 		End:       p.End.UnixNano(),
 		Limit:     p.Limit,
@@ -90,15 +90,11 @@ func (e *Engine) Exec(ctx context.Context, p Params) (*Result, error) {
 	return &Result{Type: ResultStreams, Streams: res.Streams, Stats: res.Stats}, nil
 }
 
-// compileKeep turns a log query's pipeline into the per-line decision the
-// scan makes; nil keeps every line.
-func compileKeep(sel *logql.LogSelectorExpr) (func([]byte) bool, error) {
+// compilePipeline compiles a log query's pipeline; nil when it has no
+// stages.
+func compilePipeline(sel *logql.LogSelectorExpr) (*pipeline.Pipeline, error) {
 	if len(sel.Stages) == 0 {
 		return nil, nil
 	}
-	p, err := pipeline.New(sel.Stages)
-	if err != nil {
-		return nil, err
-	}
-	return p.MatchLine, nil
+	return pipeline.New(sel.Stages)
 }

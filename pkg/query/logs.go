@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/logsift/logsift/pkg/chunk"
 	"github.com/logsift/logsift/pkg/labels"
 	"github.com/logsift/logsift/pkg/logql"
+	"github.com/logsift/logsift/pkg/pipeline"
 	"github.com/logsift/logsift/pkg/store"
 )
 
@@ -40,19 +42,29 @@ type LogRequest struct {
 	// Needles is a conjunction of clauses, each a disjunction: a chunk can
 	// be skipped when, for some clause, its filter rules out every needle.
 	Needles []logql.Clause
-	// Keep decides per entry whether it is part of the result; nil keeps
-	// everything. It must be safe for concurrent use.
-	Keep      func(line []byte) bool
+	// Pipeline is the compiled log pipeline; nil keeps every entry as it is.
+	Pipeline  *pipeline.Pipeline
 	Start     int64 // inclusive, ns
 	End       int64 // exclusive, ns
 	Limit     int
 	Direction Direction
 }
 
-// StreamResult is the entries of one stream, in the requested direction.
+// Entry is one result entry.
+type Entry struct {
+	Timestamp int64
+	Line      []byte
+	Metadata  labels.Labels // structured metadata
+	Parsed    labels.Labels // labels the pipeline extracted or formatted
+}
+
+// StreamResult is the entries of one result stream, in the requested
+// direction. Labels are the stream labels after the pipeline (drop, keep
+// and label_format can change them); each entry carries its structured
+// metadata and parsed labels apart, as Loki's categorized responses do.
 type StreamResult struct {
 	Labels  labels.Labels
-	Entries []chunk.Entry
+	Entries []Entry
 }
 
 // LogResult is the answer to a log query.
@@ -145,7 +157,7 @@ func (e *Engine) Logs(ctx context.Context, req LogRequest) (*LogResult, error) {
 		wg.Add(1)
 		go func(ws *Stats) {
 			defer wg.Done()
-			sc := scanner{e: e, req: &req, plan: plan, col: col, stats: ws}
+			sc := newScanner(e, &req, plan, col, ws, streams)
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= len(sources) || ctx.Err() != nil {
@@ -173,7 +185,7 @@ func (e *Engine) Logs(ctx context.Context, req LogRequest) (*LogResult, error) {
 	for _, s := range stats {
 		st.add(s)
 	}
-	res := &LogResult{Streams: col.result(streams, req.Direction)}
+	res := &LogResult{Streams: col.result(req.Direction)}
 	st.Duplicates = col.dups
 	for _, s := range res.Streams {
 		st.EntriesReturned += int64(len(s.Entries))
@@ -209,16 +221,66 @@ func (s *Stats) add(o Stats) {
 
 // scanner is one worker's reusable state.
 type scanner struct {
-	e      *Engine
-	req    *LogRequest
-	plan   *scanPlan
-	col    *collector
-	stats  *Stats
-	buf    []byte
-	fbuf   []byte
-	bb     chunk.BlockBuffer
-	hits   []chunk.Entry
-	hitIdx []int
+	e       *Engine
+	req     *LogRequest
+	plan    *scanPlan
+	col     *collector
+	stats   *Stats
+	streams []store.StreamData
+	buf     []byte
+	fbuf    []byte
+	bb      chunk.BlockBuffer
+	hits    []hit
+	hitIdx  []int
+	// With a pipeline that does more than filter lines, each stream gets a
+	// processor of this worker's pipeline worker, created on first use.
+	pw    *pipeline.Worker
+	sps   map[int]*pipeline.StreamPipeline
+	arena []byte // kept lines of the current run, until the collector copies them
+}
+
+// hit is an entry that passed the pipeline, with its result stream.
+type hit struct {
+	group  uint64 // hash of the result stream labels
+	labels labels.Labels
+	e      Entry
+}
+
+func newScanner(e *Engine, req *LogRequest, plan *scanPlan, col *collector, st *Stats, streams []store.StreamData) *scanner {
+	sc := &scanner{e: e, req: req, plan: plan, col: col, stats: st, streams: streams}
+	if p := req.Pipeline; p != nil && !p.LineFilterOnly() {
+		sc.pw = p.NewWorker()
+		sc.sps = map[int]*pipeline.StreamPipeline{}
+	}
+	return sc
+}
+
+// process runs the pipeline on one entry in range and appends it to
+// sc.hits when it is kept.
+func (sc *scanner) process(stream int, e *chunk.Entry) {
+	p := sc.req.Pipeline
+	sd := &sc.streams[stream]
+	if sc.pw == nil {
+		if p != nil && !p.MatchLine(e.Line) {
+			return
+		}
+		sc.hits = append(sc.hits, hit{group: sd.Hash, labels: sd.Labels, e: Entry{Timestamp: e.Timestamp, Line: e.Line, Metadata: e.Metadata}})
+		return
+	}
+	sp := sc.sps[stream]
+	if sp == nil {
+		sp = sc.pw.ForStream(sd.Labels)
+		sc.sps[stream] = sp
+	}
+	line, lr, keep := sp.Process(e.Timestamp, e.Line, e.Metadata)
+	if !keep {
+		return
+	}
+	// A formatted line lives in a buffer the next Process call reuses.
+	start := len(sc.arena)
+	sc.arena = append(sc.arena, line...)
+	line = sc.arena[start:len(sc.arena):len(sc.arena)]
+	sc.hits = append(sc.hits, hit{group: lr.Stream.Hash(), labels: lr.Stream, e: Entry{Timestamp: e.Timestamp, Line: line, Metadata: lr.StructuredMetadata, Parsed: lr.Parsed}})
 }
 
 func (sc *scanner) scan(ctx context.Context, src *source) error {
@@ -288,34 +350,33 @@ func (sc *scanner) scan(ctx context.Context, src *source) error {
 	return nil
 }
 
-// offer filters a time-sorted run of entries and hands the matches to the
-// collector; matches are copied there only if they are admitted.
+// offer runs a time-sorted run of entries through the pipeline and hands
+// the kept ones to the collector, which copies what it admits.
 func (sc *scanner) offer(stream int, es []chunk.Entry) {
 	req := sc.req
 	sc.hits = sc.hits[:0]
-	visit := func(e *chunk.Entry) bool {
-		if e.Timestamp < req.Start || e.Timestamp >= req.End {
-			return true
-		}
-		if req.Keep != nil && !req.Keep(e.Line) {
-			return true
-		}
-		sc.hits = append(sc.hits, *e)
-		return true
-	}
 	if req.Direction == Forward {
 		for i := range es {
-			visit(&es[i])
+			if es[i].Timestamp >= req.Start && es[i].Timestamp < req.End {
+				sc.process(stream, &es[i])
+			}
 		}
 	} else {
 		for i := len(es) - 1; i >= 0; i-- {
-			visit(&es[i])
+			if es[i].Timestamp >= req.Start && es[i].Timestamp < req.End {
+				sc.process(stream, &es[i])
+			}
 		}
 	}
+	sc.flushHits()
+}
+
+func (sc *scanner) flushHits() {
 	sc.stats.PostFilterLines += int64(len(sc.hits))
 	if len(sc.hits) > 0 {
-		sc.col.add(stream, sc.hits)
+		sc.col.add(sc.hits)
 	}
+	sc.arena = sc.arena[:0]
 }
 
 // scanPlan is what every scan worker shares: the needles compiled for the
@@ -389,27 +450,25 @@ func (sc *scanner) offerSearched(stream int, es []chunk.Entry, buf []byte) {
 			pos = hit + 1
 			continue
 		}
-		e := &es[k]
-		if e.Timestamp >= req.Start && e.Timestamp < req.End && (req.Keep == nil || req.Keep(e.Line)) {
+		if t := es[k].Timestamp; t >= req.Start && t < req.End {
 			sc.hitIdx = append(sc.hitIdx, k)
 		}
 		pos = end
 		k++
 	}
+	// The pipeline runs in the query's direction, so that a stage that
+	// reuses its output buffer never sees entries out of order.
 	sc.hits = sc.hits[:0]
 	if req.Direction == Forward {
 		for _, k := range sc.hitIdx {
-			sc.hits = append(sc.hits, es[k])
+			sc.process(stream, &es[k])
 		}
 	} else {
 		for j := len(sc.hitIdx) - 1; j >= 0; j-- {
-			sc.hits = append(sc.hits, es[sc.hitIdx[j]])
+			sc.process(stream, &es[sc.hitIdx[j]])
 		}
 	}
-	sc.stats.PostFilterLines += int64(len(sc.hits))
-	if len(sc.hits) > 0 {
-		sc.col.add(stream, sc.hits)
-	}
+	sc.flushHits()
 }
 
 func lineStart(e chunk.Entry, base uintptr) int {
@@ -428,8 +487,9 @@ func lineEnd(e chunk.Entry, base uintptr) int {
 
 // collector keeps the best `limit` entries seen so far: the oldest for
 // forward queries, the newest for backward ones. It drops exact duplicates
-// (same stream, timestamp, line), as Loki does for replicated writes; this
-// also makes a client's resend after a lost acknowledgement harmless.
+// (same result stream, timestamp, line and metadata), as Loki does for
+// replicated writes; this also makes a client's resend after a lost
+// acknowledgement harmless.
 type collector struct {
 	mu    sync.Mutex
 	limit int
@@ -442,15 +502,15 @@ type collector struct {
 }
 
 type dedupKey struct {
-	stream int
-	ts     int64
-	line   uint64
+	group uint64
+	ts    int64
+	line  uint64
 }
 
 type heldEntry struct {
-	stream int
 	key    dedupKey
-	e      chunk.Entry
+	labels labels.Labels
+	e      Entry
 }
 
 // entryHeap has the worst kept entry on top: the newest for forward
@@ -502,22 +562,44 @@ func (c *collector) cannotImprove(minT, maxT int64) bool {
 	return maxT < w
 }
 
-func (c *collector) add(stream int, hits []chunk.Entry) {
+// contentHash identifies an entry's line and metadata for deduplication.
+func contentHash(e *Entry) uint64 {
+	if len(e.Metadata) == 0 {
+		return xxhash.Sum64(e.Line)
+	}
+	d := xxhash.New()
+	_, _ = d.Write(e.Line)
+	for _, m := range e.Metadata {
+		_, _ = d.Write([]byte{0})
+		_, _ = d.WriteString(m.Name)
+		_, _ = d.Write([]byte{1})
+		_, _ = d.WriteString(m.Value)
+	}
+	return d.Sum64()
+}
+
+// add takes hits that come in the query's direction.
+func (c *collector) add(hits []hit) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for i := range hits {
-		e := &hits[i]
-		if len(c.h.items) >= c.limit && !c.better(e.Timestamp, c.h.items[0].e.Timestamp) {
+		h := &hits[i]
+		if len(c.h.items) >= c.limit && !c.better(h.e.Timestamp, c.h.items[0].e.Timestamp) {
 			// Hits come in the query's direction, so the rest are worse too.
 			break
 		}
-		k := dedupKey{stream: stream, ts: e.Timestamp, line: xxhash.Sum64(e.Line)}
+		k := dedupKey{group: h.group, ts: h.e.Timestamp, line: contentHash(&h.e)}
 		if _, dup := c.seen[k]; dup {
 			c.dups++
 			continue
 		}
 		c.seen[k] = struct{}{}
-		held := heldEntry{stream: stream, key: k, e: chunk.Entry{Timestamp: e.Timestamp, Line: slices.Clone(e.Line), Metadata: e.Metadata.Copy()}}
+		held := heldEntry{key: k, labels: h.labels, e: Entry{
+			Timestamp: h.e.Timestamp,
+			Line:      slices.Clone(h.e.Line),
+			Metadata:  cloneLabels(h.e.Metadata),
+			Parsed:    h.e.Parsed, // shared, read-only results of the pipeline
+		}}
 		if len(c.h.items) < c.limit {
 			heap.Push(&c.h, held)
 		} else {
@@ -533,25 +615,41 @@ func (c *collector) add(stream int, hits []chunk.Entry) {
 	}
 }
 
-// result groups the kept entries by stream, each in the query's direction.
-func (c *collector) result(streams []store.StreamData, dir Direction) []StreamResult {
-	by := map[int][]chunk.Entry{}
-	for _, it := range c.h.items {
-		by[it.stream] = append(by[it.stream], it.e)
+// cloneLabels copies a label set and its strings: metadata read from a
+// block points into the block's buffer, which the next block reuses.
+func cloneLabels(ls labels.Labels) labels.Labels {
+	if len(ls) == 0 {
+		return nil
 	}
-	out := make([]StreamResult, 0, len(by))
-	for i := range streams {
-		es := by[i]
-		if len(es) == 0 {
-			continue
+	out := make(labels.Labels, len(ls))
+	for i, l := range ls {
+		out[i] = labels.Label{Name: strings.Clone(l.Name), Value: strings.Clone(l.Value)}
+	}
+	return out
+}
+
+// result groups the kept entries by result stream, each in the query's
+// direction, streams in label order.
+func (c *collector) result(dir Direction) []StreamResult {
+	idx := map[uint64]int{}
+	var out []StreamResult
+	for _, it := range c.h.items {
+		i, ok := idx[it.key.group]
+		if !ok {
+			i = len(out)
+			idx[it.key.group] = i
+			out = append(out, StreamResult{Labels: it.labels})
 		}
-		slices.SortStableFunc(es, func(a, b chunk.Entry) int {
+		out[i].Entries = append(out[i].Entries, it.e)
+	}
+	for _, s := range out {
+		slices.SortStableFunc(s.Entries, func(a, b Entry) int {
 			if dir == Forward {
 				return cmpInt64(a.Timestamp, b.Timestamp)
 			}
 			return cmpInt64(b.Timestamp, a.Timestamp)
 		})
-		out = append(out, StreamResult{Labels: streams[i].Labels, Entries: es})
 	}
+	slices.SortFunc(out, func(a, b StreamResult) int { return labels.Compare(a.Labels, b.Labels) })
 	return out
 }

@@ -272,3 +272,54 @@ func TestSearchDoesNotMatchAcrossLines(t *testing.T) {
 		}
 	}
 }
+
+// TestPipelineStagesShapeTheResult runs parsers, label filters and
+// formatting through the engine: parsed labels arrive apart from the
+// stream labels, label filters see them, line_format rewrites the line.
+func TestPipelineStagesShapeTheResult(t *testing.T) {
+	st, err := store.Open(t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close(context.Background())
+	ctx := context.Background()
+	es := []chunk.Entry{
+		{Timestamp: 1, Line: []byte(`{"level":"error","msg":"disk full","user":"ann"}`), Metadata: labels.New("trace_id", "t1")},
+		{Timestamp: 2, Line: []byte(`{"level":"info","msg":"ok","user":"bob"}`)},
+		{Timestamp: 3, Line: []byte(`{"level":"error","msg":"timeout","user":"bob"}`)},
+		{Timestamp: 4, Line: []byte(`not json at all`)},
+	}
+	if err := st.Append(ctx, "t", []store.Stream{{Labels: labels.New("job", "app"), Entries: es}}); err != nil {
+		t.Fatal(err)
+	}
+	eng := &Engine{Store: st}
+	for _, flush := range []bool{false, true} {
+		if flush {
+			if err := st.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		res, err := eng.Exec(ctx, Params{Tenant: "t", Query: `{job="app"} | json | level="error" | line_format "{{.user}}: {{.msg}}"`, Start: time.Unix(0, 0), End: time.Unix(0, 10), Limit: 10, Direction: Forward})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Streams) != 1 || res.Streams[0].Labels.String() != `{job="app"}` {
+			t.Fatalf("streams: %+v", res.Streams)
+		}
+		got := res.Streams[0].Entries
+		if len(got) != 2 || string(got[0].Line) != "ann: disk full" || string(got[1].Line) != "bob: timeout" {
+			t.Fatalf("flush=%v entries: %+v", flush, got)
+		}
+		if got[0].Parsed.Get("user") != "ann" || got[0].Parsed.Get("level") != "error" || got[0].Metadata.Get("trace_id") != "t1" {
+			t.Fatalf("labels of the first entry: parsed %v metadata %v", got[0].Parsed, got[0].Metadata)
+		}
+		// Entries that fail to parse carry __error__ and can be dropped.
+		res, err = eng.Exec(ctx, Params{Tenant: "t", Query: `{job="app"} | json | __error__ != ""`, Start: time.Unix(0, 0), End: time.Unix(0, 10), Limit: 10, Direction: Forward})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(flatten(res.Streams, Forward)); n != 1 {
+			t.Fatalf("flush=%v: %d entries with __error__, want 1", flush, n)
+		}
+	}
+}

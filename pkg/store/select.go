@@ -14,6 +14,7 @@ import (
 // entries in the range.
 type StreamData struct {
 	Labels labels.Labels
+	Hash   uint64 // Labels.Hash()
 	Chunks []ChunkRef
 	Head   []chunk.Entry
 }
@@ -74,7 +75,7 @@ func (st *stream) snapshot(from, through int64) (StreamData, bool) {
 	if st.maxT < from || st.minT >= through {
 		return StreamData{}, false
 	}
-	sd := StreamData{Labels: st.labels}
+	sd := StreamData{Labels: st.labels, Hash: st.hash}
 	for _, c := range st.chunks {
 		if c.MinTime >= through {
 			break
