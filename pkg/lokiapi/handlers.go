@@ -47,6 +47,7 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("/loki/api/v1/label", a.labelNames)
 	mux.HandleFunc("/loki/api/v1/label/{name}/values", a.labelValues)
 	mux.HandleFunc("/loki/api/v1/series", a.series)
+	mux.HandleFunc("/loki/api/v1/tail", a.tail)
 }
 
 func (a *API) now() time.Time {

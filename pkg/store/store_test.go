@@ -422,3 +422,45 @@ func TestConcurrentAppendsAreAllVisible(t *testing.T) {
 		t.Fatalf("%d entries visible, want %d", total, 8*50*10)
 	}
 }
+
+func TestSubscribeDeliversNewEntries(t *testing.T) {
+	s := openTest(t, t.TempDir(), Options{})
+	defer closeTest(t, s)
+	ctx := context.Background()
+	now := time.Now().UnixNano()
+	if err := s.Append(ctx, "t", []Stream{{Labels: labels.New("job", "a"), Entries: entries(now, 1, "before")}}); err != nil {
+		t.Fatal(err)
+	}
+	sub := s.Subscribe("t", sel(t, "job", "a"), 4)
+	other := s.Subscribe("other", nil, 4)
+	defer sub.Close()
+	defer other.Close()
+	if err := s.Append(ctx, "t", []Stream{
+		{Labels: labels.New("job", "a"), Entries: entries(now+1, 2, "live")},
+		{Labels: labels.New("job", "b"), Entries: entries(now+1, 1, "not matched")},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case batch := <-sub.C:
+		if len(batch) != 1 || len(batch[0].Entries) != 2 || string(batch[0].Entries[1].Line) != "live line 1" {
+			t.Fatalf("batch: %+v", batch)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no batch within 5s")
+	}
+	select {
+	case b := <-other.C:
+		t.Fatalf("another tenant's subscriber got %+v", b)
+	default:
+	}
+	// A reader that does not keep up loses batches, counted.
+	for i := 0; i < 10; i++ {
+		if err := s.Append(ctx, "t", []Stream{{Labels: labels.New("job", "a"), Entries: entries(now+int64(10+i), 1, "flood")}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if sub.Dropped() != 6 {
+		t.Fatalf("dropped %d, want 6 (10 batches into a buffer of 4)", sub.Dropped())
+	}
+}

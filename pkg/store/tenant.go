@@ -23,6 +23,9 @@ type tenantDB struct {
 	ids      map[chunk.ID]struct{}
 	parts    map[int32]*partition
 	active   int // streams with a non-empty head
+
+	subMu sync.Mutex
+	subs  map[*Subscription]struct{}
 }
 
 // stream is one label set with its chunks and heads.
@@ -174,7 +177,14 @@ func (t *tenantDB) apply(s *Store, streams []Stream, seq uint64, seg uint32, rep
 	now := time.Now().UnixNano()
 	added := 0
 	var bytes int64
-	for _, in := range streams {
+	t.subMu.Lock()
+	tailing := len(t.subs) > 0 && !replay
+	t.subMu.Unlock()
+	var published [][]chunk.Entry
+	if tailing {
+		published = make([][]chunk.Entry, len(streams))
+	}
+	for si, in := range streams {
 		st := t.streamFor(in.Labels.Hash(), in.Labels)
 		st.mu.Lock()
 		for _, e := range in.Entries {
@@ -203,6 +213,9 @@ func (t *tenantDB) apply(s *Store, streams []Stream, seq uint64, seg uint32, rep
 				}
 			}
 			h.entries = append(h.entries, ce)
+			if tailing {
+				published[si] = append(published[si], ce)
+			}
 			h.raw += int64(len(e.Line))
 			for _, m := range e.Metadata {
 				h.raw += int64(len(m.Name) + len(m.Value))
@@ -227,6 +240,9 @@ func (t *tenantDB) apply(s *Store, streams []Stream, seq uint64, seg uint32, rep
 	}
 	s.headBytes.Add(bytes)
 	s.m.appendedBytes.Add(int(bytes))
+	if tailing {
+		t.publish(streams, func(i int) []chunk.Entry { return published[i] })
+	}
 	return added
 }
 
