@@ -147,7 +147,6 @@ func run(size int64, vlPath string, conc, batch, reps int, keep bool) error {
 	return nil
 }
 
-
 func fileExists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
