@@ -227,6 +227,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (int, string, st
 			}
 			return http.StatusTooManyRequests, msg, tenantID
 		}
+		if lim.DiscoverLogLevels {
+			discoverLevels(streams)
+		}
 		if err := h.app.Append(r.Context(), tenantID, streams); err != nil {
 			return h.appendFailed(err, rep, streams, lines, bytes), appendMessage(err, rep), tenantID
 		}

@@ -59,10 +59,11 @@ func TestPushProto(t *testing.T) {
 		t.Fatalf("timestamps %d %d", es[0].Timestamp, es[1].Timestamp)
 	}
 	// Structured metadata arrives sorted by name, as chunk.Entry requires.
-	if want := labels.New("level", "error", "trace_id", "abc"); !es[1].Metadata.Equal(want) {
+	// detected_level is added as Loki's discover_log_levels does.
+	if want := labels.New("detected_level", "error", "level", "error", "trace_id", "abc"); !es[1].Metadata.Equal(want) {
 		t.Fatalf("metadata %v, want %v", es[1].Metadata, want)
 	}
-	if es[0].Metadata != nil || es[2].Line == nil && len(es[2].Line) != 0 {
+	if !es[0].Metadata.Equal(labels.New("detected_level", "unknown")) || es[2].Line == nil && len(es[2].Line) != 0 {
 		t.Fatalf("entry 0 metadata %v", es[0].Metadata)
 	}
 	m := metricsText(set)
@@ -130,7 +131,7 @@ func TestPushJSON(t *testing.T) {
 	if es[0].Timestamp != 1556000000000000000 || es[1].Timestamp != 1700000000000000123 {
 		t.Fatalf("timestamps %d %d", es[0].Timestamp, es[1].Timestamp)
 	}
-	if want := labels.New("level", "warn", "trace_id", "abc"); !es[1].Metadata.Equal(want) {
+	if want := labels.New("detected_level", "warn", "level", "warn", "trace_id", "abc"); !es[1].Metadata.Equal(want) {
 		t.Fatalf("metadata %v, want %v", es[1].Metadata, want)
 	}
 }
@@ -696,6 +697,45 @@ func TestConcurrentLargePushesKeepTheirBytes(t *testing.T) {
 			}
 			if want := strings.Repeat(string(rune('a'+(g*7+i+k)%26)), 300); !strings.HasSuffix(l, want) {
 				t.Fatalf("line damaged: %.60q", l)
+			}
+		}
+	}
+}
+
+func TestDiscoverLogLevels(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		lim := DefaultLimits()
+		lim.DiscoverLogLevels = on
+		app := &fakeAppender{}
+		h, _ := newTestHandler(t, app, func(c *Config) { c.Limits = &lim })
+		body := protoBody(t,
+			push.Stream{Labels: `{job="a"}`, Entries: []push.Entry{
+				{Timestamp: ts(1), Line: "2024-01-01 ERROR disk full"},
+				{Timestamp: ts(2), Line: `{"level":"debug","msg":"x"}`, StructuredMetadata: push.LabelsAdapter{{Name: "trace_id", Value: "t"}}},
+				{Timestamp: ts(3), Line: "kept as sent", StructuredMetadata: push.LabelsAdapter{{Name: "detected_level", Value: "warn"}}},
+			}},
+			push.Stream{Labels: `{job="b", detected_level="info"}`, Entries: []push.Entry{{Timestamp: ts(4), Line: "ERROR but the stream says info"}}},
+		)
+		if resp := do(h, body, nil); resp.code != 204 {
+			t.Fatalf("%d %s", resp.code, resp.body)
+		}
+		got := map[string]string{}
+		for _, e := range app.entries() {
+			got[string(e.Line)] = e.Metadata.String()
+		}
+		want := map[string]string{
+			"2024-01-01 ERROR disk full":     `{detected_level="error"}`,
+			`{"level":"debug","msg":"x"}`:    `{detected_level="debug", trace_id="t"}`,
+			"kept as sent":                   `{detected_level="warn"}`,
+			"ERROR but the stream says info": `{}`,
+		}
+		if !on {
+			want["2024-01-01 ERROR disk full"] = `{}`
+			want[`{"level":"debug","msg":"x"}`] = `{trace_id="t"}`
+		}
+		for line, w := range want {
+			if got[line] != w {
+				t.Errorf("discover=%v %q: metadata %s, want %s", on, line, got[line], w)
 			}
 		}
 	}

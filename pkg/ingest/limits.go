@@ -47,6 +47,12 @@ type Limits struct {
 	// int64 nanosecond range (year 2262). Old timestamps are always
 	// accepted: importing years-old logs is normal here, unlike in Loki.
 	CreationGracePeriod time.Duration `yaml:"creation_grace_period"`
+
+	// DiscoverLogLevels adds structured metadata detected_level to every
+	// entry that has no such label or metadata yet, as Loki's option of the
+	// same name does (see pkg/levels), so Grafana can colour lines and Logs
+	// Drilldown can group by level without parsing.
+	DiscoverLogLevels bool `yaml:"discover_log_levels"`
 }
 
 // DefaultLimits returns the limits used for tenants without overrides. They
@@ -62,6 +68,7 @@ func DefaultLimits() Limits {
 		MaxStructuredMetadataSize:    64 << 10,
 		MaxStructuredMetadataEntries: 128,
 		MaxStreamsPerPush:            10000,
+		DiscoverLogLevels:            true,
 	}
 }
 

@@ -31,6 +31,11 @@ type Client struct {
 	// PushPath overrides the push path (VictoriaLogs takes Loki pushes at
 	// /insert/loki/api/v1/push).
 	PushPath string
+	// Categorize asks for structured metadata and parsed labels apart from
+	// the stream labels, as Grafana does (X-Loki-Response-Encoding-Flags:
+	// categorize-labels); without it they are merged into the stream labels
+	// and split streams.
+	Categorize bool
 }
 
 // Stream is what Push sends for one label set.
@@ -227,6 +232,9 @@ func (c *Client) Get(ctx context.Context, path string, params url.Values, out an
 		return err
 	}
 	c.setTenant(req)
+	if c.Categorize {
+		req.Header.Set("X-Loki-Response-Encoding-Flags", "categorize-labels")
+	}
 	resp, err := c.http().Do(req)
 	if err != nil {
 		return err

@@ -79,6 +79,14 @@ func (h *head) copyBytes(b []byte) []byte {
 	return h.slab[start:len(h.slab):len(h.slab)]
 }
 
+func countMetadata(es []chunk.Entry) int {
+	n := 0
+	for i := range es {
+		n += len(es[i].Metadata)
+	}
+	return n
+}
+
 // copyString copies s into the head's slabs. Slab bytes are never written
 // again, so the string may share them.
 func (h *head) copyString(s string) string {
@@ -186,6 +194,12 @@ func (t *tenantDB) apply(s *Store, streams []Stream, seq uint64, seg uint32, rep
 	}
 	for si, in := range streams {
 		st := t.streamFor(in.Labels.Hash(), in.Labels)
+		// One backing array for the metadata of the whole batch, instead
+		// of one allocation per entry.
+		var mdPool labels.Labels
+		if n := countMetadata(in.Entries); n > 0 {
+			mdPool = make(labels.Labels, 0, n)
+		}
 		st.mu.Lock()
 		for _, e := range in.Entries {
 			day := dayOf(e.Timestamp)
@@ -207,10 +221,11 @@ func (t *tenantDB) apply(s *Store, streams []Stream, seq uint64, seg uint32, rep
 			if len(e.Metadata) > 0 {
 				// Copy the strings too: they may point into the request's
 				// decoded body, which a head must not keep alive.
-				ce.Metadata = make(labels.Labels, len(e.Metadata))
-				for i, m := range e.Metadata {
-					ce.Metadata[i] = labels.Label{Name: h.copyString(m.Name), Value: h.copyString(m.Value)}
+				start := len(mdPool)
+				for _, m := range e.Metadata {
+					mdPool = append(mdPool, labels.Label{Name: h.copyString(m.Name), Value: h.copyString(m.Value)})
 				}
+				ce.Metadata = mdPool[start:len(mdPool):len(mdPool)]
 			}
 			h.entries = append(h.entries, ce)
 			if tailing {

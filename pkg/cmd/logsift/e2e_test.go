@@ -95,7 +95,7 @@ func startServer(t *testing.T, dataDir string, args ...string) *proc {
 }
 
 func (p *proc) client(tenant string) *lokiclient.Client {
-	return &lokiclient.Client{URL: p.url, Tenant: tenant}
+	return &lokiclient.Client{URL: p.url, Tenant: tenant, Categorize: true}
 }
 
 // kill ends the server with SIGKILL: no flush, no cleanup, like a crash.
