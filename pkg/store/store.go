@@ -687,6 +687,10 @@ func (s *Store) Flush(ctx context.Context) error {
 	}
 }
 
+// MaxReceivedChunkRaw bounds the raw line bytes of a chunk received whole;
+// agents cut chunks far below it.
+const MaxReceivedChunkRaw = 64 << 20
+
 // PutChunk stores a chunk built elsewhere (by an agent). The chunk is
 // untrusted: it is fully verified first. It returns true when a chunk with
 // the same content ID was already stored, in which case nothing is written.
@@ -697,6 +701,11 @@ func (s *Store) PutChunk(ctx context.Context, tenantID string, data []byte) (dup
 	c, err := chunk.Decode(data)
 	if err != nil {
 		return false, fmt.Errorf("invalid chunk: %w", err)
+	}
+	// Verify decompresses everything; a small hostile chunk could claim a
+	// lot of it, so the claim is bounded first.
+	if raw := c.Meta().RawBytes; raw > MaxReceivedChunkRaw {
+		return false, fmt.Errorf("invalid chunk: %d raw bytes exceed the limit of %d for a received chunk", raw, MaxReceivedChunkRaw)
 	}
 	if err := c.Verify(); err != nil {
 		return false, fmt.Errorf("invalid chunk: %w", err)

@@ -1,0 +1,435 @@
+package chunk
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math"
+	"slices"
+	"sync"
+	"unsafe"
+
+	"github.com/logsift/logsift/pkg/labels"
+)
+
+// Chunk is a decoded, validated view over an encoded chunk. It does not copy
+// the bytes it was decoded from; blocks are decompressed on demand. The
+// caller must keep those bytes unchanged while it uses the Chunk. A Chunk is
+// safe for concurrent use when each goroutine has its own BlockBuffer.
+type Chunk struct {
+	b      []byte
+	meta   Meta
+	filter *Filter
+	blocks []blockLoc
+}
+
+// blockLoc locates one block's sections inside the encoded chunk.
+type blockLoc struct {
+	blockHeader
+	off int // first byte of the timestamp section
+}
+
+// reader consumes a byte slice, turning every overrun into an error.
+type reader struct {
+	b   []byte
+	err error
+}
+
+func (r *reader) fail(what string) {
+	if r.err == nil {
+		r.err = corruptf("header: bad %s", what)
+	}
+}
+
+func (r *reader) uvarint(what string) uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 {
+		r.fail(what)
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *reader) varint(what string) int64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(r.b)
+	if n <= 0 {
+		r.fail(what)
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+// count reads a uvarint that must lie in [lo, hi].
+func (r *reader) count(what string, lo, hi uint64) int {
+	v := r.uvarint(what)
+	if r.err == nil && (v < lo || v > hi) {
+		r.err = corruptf("header: %s %d outside [%d, %d]", what, v, lo, hi)
+		return 0
+	}
+	return int(v)
+}
+
+func (r *reader) bytes(what string, n int) []byte {
+	if r.err != nil {
+		return nil
+	}
+	if n > len(r.b) {
+		r.fail(what)
+		return nil
+	}
+	v := r.b[:n:n]
+	r.b = r.b[n:]
+	return v
+}
+
+// ignoreChecksums is a test hook: FuzzDecode turns it on for half its runs
+// so that mutated bytes get past the checksums to the parsers behind them.
+var ignoreChecksums bool
+
+// Decode validates an encoded chunk completely (magic, version, every length
+// and every checksum) without decompressing blocks, and never panics or
+// allocates more than a bound derived from len(b).
+//
+// It does not recompute the ID or the filter from the lines, which needs
+// every block decompressed; Verify does that.
+func Decode(b []byte) (*Chunk, error) {
+	if len(b) < prefixLen+4 {
+		return nil, corruptf("%d bytes is shorter than any chunk", len(b))
+	}
+	if string(b[:4]) != Magic {
+		return nil, corruptf("bad magic %q", b[:4])
+	}
+	if b[4] != Version {
+		return nil, corruptf("unsupported version %d", b[4])
+	}
+	if b[5] != codecZstd {
+		return nil, corruptf("unsupported codec %d", b[5])
+	}
+	if b[6] != 0 || b[7] != 0 {
+		return nil, corruptf("reserved flags %#x%02x set", b[7], b[6])
+	}
+	hlen := uint64(binary.LittleEndian.Uint32(b[8:]))
+	if hlen > uint64(len(b)-prefixLen-4) {
+		return nil, corruptf("header length %d exceeds the chunk", hlen)
+	}
+	hend := prefixLen + int(hlen)
+	if got, want := crc(b[:hend]), binary.LittleEndian.Uint32(b[hend:]); got != want && !ignoreChecksums {
+		return nil, corruptf("header checksum %08x, want %08x", got, want)
+	}
+
+	c := &Chunk{b: b}
+	m := &c.meta
+	m.Size = len(b)
+	r := reader{b: b[prefixLen:hend]}
+	copy(m.ID[:], r.bytes("id", len(m.ID)))
+	m.Labels = readLabels(&r)
+	m.MinTime = r.varint("min time")
+	span := r.uvarint("time span")
+	if r.err == nil && span > uint64(math.MaxInt64)-uint64(m.MinTime) {
+		return nil, corruptf("header: time span %d overflows", span)
+	}
+	m.MaxTime = int64(uint64(m.MinTime) + span)
+	m.Entries = r.count("entry count", 1, MaxBlocks*MaxBlockEntries)
+	raw := r.uvarint("raw bytes")
+	m.FilterLen = r.count("filter length", 9, uint64(len(b)))
+	nblocks := r.count("block count", 1, MaxBlocks)
+	if r.err != nil {
+		return nil, r.err
+	}
+	// Every block row takes at least 9 bytes, so the header's own length
+	// bounds the allocations below.
+	if nblocks > len(r.b)/9 {
+		return nil, corruptf("header: %d blocks do not fit in %d bytes", nblocks, len(r.b))
+	}
+	m.FilterOffset = hend + 4
+	if m.FilterLen > len(b)-m.FilterOffset {
+		return nil, corruptf("filter section of %d bytes exceeds the chunk", m.FilterLen)
+	}
+
+	m.Blocks = make([]BlockMeta, nblocks)
+	c.blocks = make([]blockLoc, nblocks)
+	pos := m.FilterOffset + m.FilterLen
+	var cur uint64 // offset of the previous block's max time from MinTime
+	var entries, rawSum uint64
+	for i := range c.blocks {
+		bl := &c.blocks[i]
+		delta := r.uvarint("block min time")
+		bspan := r.uvarint("block time span")
+		bl.entries = r.count("block entry count", 1, MaxBlockEntries)
+		bl.raw = r.count("block raw bytes", 0, MaxBlockRaw)
+		bl.tsRaw = r.count("timestamp section size", uint64(2*bl.entries), uint64(2*binary.MaxVarintLen64*bl.entries))
+		bl.tsComp = r.count("timestamp section stored size", 1, uint64(bl.tsRaw))
+		bl.lineComp = r.count("line section stored size", 0, uint64(bl.raw))
+		bl.mdRaw = r.count("metadata section size", 0, MaxBlockRaw)
+		bl.mdComp = r.count("metadata section stored size", 0, uint64(bl.mdRaw))
+		if r.err != nil {
+			return nil, r.err
+		}
+		if (bl.raw == 0) != (bl.lineComp == 0) || (bl.mdRaw == 0) != (bl.mdComp == 0) {
+			return nil, corruptf("block %d: empty section with stored bytes or the reverse", i)
+		}
+		if bl.mdRaw != 0 && bl.mdRaw < bl.entries {
+			return nil, corruptf("block %d: metadata section of %d bytes for %d entries", i, bl.mdRaw, bl.entries)
+		}
+		if i == 0 && delta != 0 {
+			return nil, corruptf("block 0 starts after the chunk's min time")
+		}
+		if delta > span-cur || bspan > span-cur-delta {
+			return nil, corruptf("block %d: time range outside the chunk's", i)
+		}
+		minOff := cur + delta
+		cur = minOff + bspan
+		bl.minTime = int64(uint64(m.MinTime) + minOff)
+		bl.maxTime = int64(uint64(m.MinTime) + cur)
+		entries += uint64(bl.entries)
+		rawSum += uint64(bl.raw)
+
+		size := bl.tsComp + bl.lineComp + bl.mdComp
+		if size > len(b)-pos-4 {
+			return nil, corruptf("block %d: %d bytes past the end of the chunk", i, size)
+		}
+		bl.off = pos
+		if got, want := crc(b[pos:pos+size]), binary.LittleEndian.Uint32(b[pos+size:]); got != want && !ignoreChecksums {
+			return nil, corruptf("block %d: checksum %08x, want %08x", i, got, want)
+		}
+		pos += size + 4
+		m.Blocks[i] = BlockMeta{MinTime: bl.minTime, MaxTime: bl.maxTime, Entries: bl.entries, RawBytes: bl.raw}
+	}
+	switch {
+	case len(r.b) != 0:
+		return nil, corruptf("header: %d unread bytes", len(r.b))
+	case cur != span:
+		return nil, corruptf("last block ends before the chunk's max time")
+	case entries != uint64(m.Entries):
+		return nil, corruptf("blocks hold %d entries, header says %d", entries, m.Entries)
+	case rawSum != raw:
+		return nil, corruptf("blocks hold %d line bytes, header says %d", rawSum, raw)
+	case pos != len(b):
+		return nil, corruptf("%d bytes after the last block", len(b)-pos)
+	}
+	m.RawBytes = int64(raw)
+
+	parse := ParseFilter
+	if ignoreChecksums {
+		parse = ViewFilter
+	}
+	f, err := parse(b[m.FilterOffset : m.FilterOffset+m.FilterLen])
+	if err != nil {
+		return nil, err
+	}
+	if f.n != nblocks {
+		return nil, corruptf("filter covers %d blocks, chunk has %d", f.n, nblocks)
+	}
+	c.filter = f
+	return c, nil
+}
+
+func readLabels(r *reader) labels.Labels {
+	n := r.count("label count", 0, MaxLabels)
+	if r.err != nil || n == 0 {
+		return nil
+	}
+	if n > len(r.b)/2 {
+		r.fail("label count")
+		return nil
+	}
+	ls := make(labels.Labels, n)
+	for i := range ls {
+		name := r.bytes("label name", r.count("label name length", 1, MaxLabelNameBytes))
+		value := r.bytes("label value", r.count("label value length", 0, MaxLabelValueBytes))
+		if r.err != nil {
+			return nil
+		}
+		ls[i] = labels.Label{Name: string(name), Value: string(value)}
+	}
+	if err := ls.Validate(); err != nil {
+		r.err = corruptf("header: stream labels: %v", err)
+		return nil
+	}
+	return ls
+}
+
+// Meta returns the header. The caller must not modify it.
+func (c *Chunk) Meta() *Meta { return &c.meta }
+
+// Filter returns the chunk's substring filter.
+func (c *Chunk) Filter() *Filter { return c.filter }
+
+// Bytes returns the encoded chunk the Chunk was decoded from.
+func (c *Chunk) Bytes() []byte { return c.b }
+
+// BlockBuffer holds reusable decompression memory for ReadBlock. The zero
+// value is ready to use; one BlockBuffer must not be used concurrently.
+type BlockBuffer struct {
+	ts      []byte
+	lines   []byte
+	md      []byte
+	entries []Entry
+	pairs   []labels.Label
+	mdEnds  []int32
+}
+
+// Lines returns the line bytes of the block last read into b: the lines of
+// its entries back to back, in order, so a caller may search them with one
+// bytes.Index and map a hit back to an entry by the running sum of line
+// lengths.
+func (b *BlockBuffer) Lines() []byte { return b.lines }
+
+func (c *Chunk) block(i int) (*blockLoc, error) {
+	if i < 0 || i >= len(c.blocks) {
+		return nil, fmt.Errorf("chunk: block %d out of range [0, %d)", i, len(c.blocks))
+	}
+	return &c.blocks[i], nil
+}
+
+// ReadBlock decompresses block i and returns its entries in timestamp order.
+// Line bytes and metadata strings point into buf and stay valid until buf is
+// used again: copy what must outlive that (strings.Clone for metadata).
+func (c *Chunk) ReadBlock(i int, buf *BlockBuffer) ([]Entry, error) {
+	bl, err := c.block(i)
+	if err != nil {
+		return nil, err
+	}
+	pos := bl.off
+	buf.ts, err = decompressSection(buf.ts, c.b[pos:pos+bl.tsComp], bl.tsRaw)
+	if err != nil {
+		return nil, fmt.Errorf("block %d timestamps: %w", i, err)
+	}
+	pos += bl.tsComp
+	buf.lines, err = decompressSection(buf.lines, c.b[pos:pos+bl.lineComp], bl.raw)
+	if err != nil {
+		return nil, fmt.Errorf("block %d lines: %w", i, err)
+	}
+	pos += bl.lineComp
+	buf.md = buf.md[:0]
+	if bl.mdRaw > 0 {
+		buf.md, err = decompressSection(buf.md, c.b[pos:pos+bl.mdComp], bl.mdRaw)
+		if err != nil {
+			return nil, fmt.Errorf("block %d metadata: %w", i, err)
+		}
+	}
+
+	if cap(buf.entries) < bl.entries {
+		buf.entries = make([]Entry, bl.entries)
+	}
+	ents := buf.entries[:bl.entries]
+	rest, err := readTimestamps(buf.ts, bl, func(k int, ts int64) { ents[k].Timestamp = ts })
+	if err != nil {
+		return nil, fmt.Errorf("block %d: %w", i, err)
+	}
+	off := 0
+	for k := range ents {
+		n, w := binary.Uvarint(rest)
+		if w <= 0 || n > uint64(bl.raw-off) {
+			return nil, corruptf("block %d: bad length of line %d", i, k)
+		}
+		rest = rest[w:]
+		ents[k].Line = buf.lines[off : off+int(n) : off+int(n)]
+		ents[k].Metadata = nil
+		off += int(n)
+	}
+	if len(rest) != 0 || off != bl.raw {
+		return nil, corruptf("block %d: line lengths do not add up to %d bytes", i, bl.raw)
+	}
+	if bl.mdRaw > 0 {
+		if err := buf.readMetadata(ents); err != nil {
+			return nil, fmt.Errorf("block %d: %w", i, err)
+		}
+	}
+	return ents, nil
+}
+
+// readTimestamps parses the timestamp deltas at the start of a decompressed
+// timestamp section, checking that they rise from the block's min to its max
+// time, and returns the rest of the section (the line lengths).
+func readTimestamps(sec []byte, bl *blockLoc, fn func(k int, ts int64)) ([]byte, error) {
+	span := uint64(bl.maxTime) - uint64(bl.minTime)
+	var cur uint64
+	for k := 0; k < bl.entries; k++ {
+		d, w := binary.Uvarint(sec)
+		if w <= 0 || d > span-cur || (k == 0 && d != 0) {
+			return nil, corruptf("bad timestamp delta of entry %d", k)
+		}
+		sec = sec[w:]
+		cur += d
+		fn(k, int64(uint64(bl.minTime)+cur))
+	}
+	if cur != span {
+		return nil, corruptf("timestamps end before the block's max time")
+	}
+	return sec, nil
+}
+
+func (buf *BlockBuffer) readMetadata(ents []Entry) error {
+	md := buf.md
+	buf.pairs = buf.pairs[:0]
+	buf.mdEnds = buf.mdEnds[:0]
+	str := func() (string, bool) {
+		n, w := binary.Uvarint(md)
+		if w <= 0 || n > uint64(len(md)-w) {
+			return "", false
+		}
+		s := md[w : w+int(n)]
+		md = md[w+int(n):]
+		return unsafe.String(unsafe.SliceData(s), len(s)), true
+	}
+	for k := range ents {
+		n, w := binary.Uvarint(md)
+		if w <= 0 || n > uint64(len(md)-w)/2 {
+			return corruptf("bad metadata count of entry %d", k)
+		}
+		md = md[w:]
+		for range n {
+			name, ok1 := str()
+			value, ok2 := str()
+			if !ok1 || !ok2 {
+				return corruptf("bad metadata of entry %d", k)
+			}
+			buf.pairs = append(buf.pairs, labels.Label{Name: name, Value: value})
+		}
+		buf.mdEnds = append(buf.mdEnds, int32(len(buf.pairs)))
+	}
+	if len(md) != 0 {
+		return corruptf("%d bytes after the last entry's metadata", len(md))
+	}
+	start := int32(0)
+	for k, end := range buf.mdEnds {
+		if end > start {
+			ents[k].Metadata = buf.pairs[start:end:end]
+		}
+		start = end
+	}
+	return nil
+}
+
+var tsBufPool = sync.Pool{New: func() any { return new([]byte) }}
+
+// BlockTimestamps appends the timestamps of block i to dst and returns the
+// extended slice, without decompressing the block's lines (metric queries
+// such as count_over_time need only these).
+func (c *Chunk) BlockTimestamps(i int, dst []int64) ([]int64, error) {
+	bl, err := c.block(i)
+	if err != nil {
+		return dst, err
+	}
+	bp := tsBufPool.Get().(*[]byte)
+	defer tsBufPool.Put(bp)
+	*bp, err = decompressSection(*bp, c.b[bl.off:bl.off+bl.tsComp], bl.tsRaw)
+	if err != nil {
+		return dst, fmt.Errorf("block %d timestamps: %w", i, err)
+	}
+	dst = slices.Grow(dst, bl.entries)
+	base := len(dst)
+	dst = dst[:base+bl.entries]
+	if _, err := readTimestamps(*bp, bl, func(k int, ts int64) { dst[base+k] = ts }); err != nil {
+		return dst[:base], fmt.Errorf("block %d: %w", i, err)
+	}
+	return dst, nil
+}
