@@ -245,14 +245,15 @@ func generate(size int64, batch int) (*dataset, error) {
 	ds.needle = fmt.Sprintf("needle-%016x", r.Uint64())
 	// Weights: half access log, the rest spread evenly.
 	type stream struct {
-		ls  labels.Labels
-		src *source
+		ls     labels.Labels
+		src    *source
+		cursor int // next line of src: streams read their source in order, as real logs are written
 	}
 	var streams []stream
 	for i := range srcs {
 		ds.jobs = append(ds.jobs, srcs[i].job)
 		for h := 0; h < streamsPerJob; h++ {
-			streams = append(streams, stream{ls: labels.New("job", srcs[i].job, "host", fmt.Sprintf("host-%d", h), "env", "bench"), src: &srcs[i]})
+			streams = append(streams, stream{ls: labels.New("job", srcs[i].job, "host", fmt.Sprintf("host-%d", h), "env", "bench"), src: &srcs[i], cursor: r.IntN(len(srcs[i].lines))})
 		}
 	}
 	weights := make([]float64, len(streams))
@@ -285,10 +286,11 @@ func generate(size int64, batch int) (*dataset, error) {
 			for ; si < len(weights)-1 && x >= weights[si]; si++ {
 				x -= weights[si]
 			}
-			st := streams[si]
+			st := &streams[si]
 			ps := lokiclient.Stream{Labels: st.ls}
 			for k := 0; k < 200 && pushed < batch; k++ {
-				line := st.src.lines[r.IntN(len(st.src.lines))]
+				line := st.src.lines[st.cursor]
+				st.cursor = (st.cursor + 1) % len(st.src.lines)
 				if cap(arena)-len(arena) < len(line)+64 {
 					arena = make([]byte, 0, 64<<20)
 				}
