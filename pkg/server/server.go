@@ -38,7 +38,9 @@ type Config struct {
 	// HTTPListenAddress is where the Loki-compatible HTTP API listens;
 	// 3100 is Loki's port, so clients configured for Loki need no change.
 	HTTPListenAddress string `yaml:"http_listen_address"`
-	// MemoryLimit is the Go runtime's soft memory limit in bytes (0: 512 MiB).
+	// MemoryLimit is the Go runtime's soft memory limit in bytes (0: 256
+	// MiB). Past it the garbage collector works harder instead of letting
+	// the heap double; the store's head budget is kept well below it.
 	MemoryLimit int64 `yaml:"memory_limit"`
 	// DefaultTenant is the tenant of requests without X-Scope-OrgID
 	// (Loki's "fake" when auth is off).
@@ -107,7 +109,7 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 	}
 	limit := cfg.MemoryLimit
 	if limit <= 0 {
-		limit = 512 << 20
+		limit = 256 << 20
 	}
 	debug.SetMemoryLimit(limit)
 	cfg.Store.Logger = log

@@ -31,7 +31,7 @@ type Options struct {
 	// (default 5m).
 	IdleCut time.Duration `yaml:"chunk_idle_period"`
 	// HeadBudget bounds the memory of all head chunks; above it the
-	// largest heads are cut early (default 128 MiB).
+	// largest heads are cut early (default 64 MiB).
 	HeadBudget int64 `yaml:"head_budget"`
 	// WALSegmentSize is the size at which the WAL starts a new file
 	// (default 64 MiB).
@@ -62,7 +62,7 @@ func (o *Options) setDefaults() {
 		o.IdleCut = 5 * time.Minute
 	}
 	if o.HeadBudget <= 0 {
-		o.HeadBudget = 128 << 20
+		o.HeadBudget = 64 << 20
 	}
 	if o.WALSegmentSize <= 0 {
 		o.WALSegmentSize = 64 << 20
