@@ -354,18 +354,22 @@ func (sc *scanner) scan(ctx context.Context, src *source) error {
 // the kept ones to the collector, which copies what it admits.
 func (sc *scanner) offer(stream int, es []chunk.Entry) {
 	req := sc.req
+	search := sc.plan.search
 	sc.hits = sc.hits[:0]
+	// A line without the search string cannot pass: test it here, before
+	// the pipeline's per-entry work.
+	visit := func(e *chunk.Entry) {
+		if e.Timestamp >= req.Start && e.Timestamp < req.End && (search == nil || bytes.Contains(e.Line, search)) {
+			sc.process(stream, e)
+		}
+	}
 	if req.Direction == Forward {
 		for i := range es {
-			if es[i].Timestamp >= req.Start && es[i].Timestamp < req.End {
-				sc.process(stream, &es[i])
-			}
+			visit(&es[i])
 		}
 	} else {
 		for i := len(es) - 1; i >= 0; i-- {
-			if es[i].Timestamp >= req.Start && es[i].Timestamp < req.End {
-				sc.process(stream, &es[i])
-			}
+			visit(&es[i])
 		}
 	}
 	sc.flushHits()
