@@ -40,6 +40,10 @@ type BlockMeta struct {
 	MinTime, MaxTime int64
 	Entries          int
 	RawBytes         int // sum of line lengths in the block
+	// MetadataBytes is the raw size of the block's structured metadata
+	// section; 0 means no entry of the block has metadata, so a reader that
+	// only needs each entry's labels can skip decoding it.
+	MetadataBytes int
 }
 
 // Meta is a chunk's decoded header.

@@ -200,7 +200,7 @@ func Decode(b []byte) (*Chunk, error) {
 			return nil, corruptf("block %d: checksum %08x, want %08x", i, got, want)
 		}
 		pos += size + 4
-		m.Blocks[i] = BlockMeta{MinTime: bl.minTime, MaxTime: bl.maxTime, Entries: bl.entries, RawBytes: bl.raw}
+		m.Blocks[i] = BlockMeta{MinTime: bl.minTime, MaxTime: bl.maxTime, Entries: bl.entries, RawBytes: bl.raw, MetadataBytes: bl.mdRaw}
 	}
 	switch {
 	case len(r.b) != 0:

@@ -158,7 +158,7 @@ func Encode(lbls labels.Labels, entries []Entry, opts Options) ([]byte, *Meta, e
 		e.hdr = binary.AppendUvarint(e.hdr, uint64(b.mdRaw))
 		e.hdr = binary.AppendUvarint(e.hdr, uint64(b.mdComp))
 		prevMax = b.maxTime
-		meta.Blocks[i] = BlockMeta{MinTime: b.minTime, MaxTime: b.maxTime, Entries: b.entries, RawBytes: b.raw}
+		meta.Blocks[i] = BlockMeta{MinTime: b.minTime, MaxTime: b.maxTime, Entries: b.entries, RawBytes: b.raw, MetadataBytes: b.mdRaw}
 	}
 
 	total := prefixLen + len(e.hdr) + 4 + filterLen + len(e.data)

@@ -22,30 +22,65 @@ const (
 )
 
 // Params is a query as the HTTP API receives it.
+//
+// A log query returns entries in [Start, End). A metric range query is
+// evaluated at Start, Start+Step, ... up to and including End (Loki's
+// steps; a zero Step takes Loki's default, see defaultStep); a metric
+// instant query (Instant) once, at End, and ignores Start.
 type Params struct {
 	Tenant    string
 	Query     string
 	Start     time.Time // inclusive
-	End       time.Time // exclusive
+	End       time.Time // exclusive for log queries, the last step for metric queries
 	Limit     int
 	Direction Direction
 	Step      time.Duration
 	Interval  time.Duration
 	Instant   bool
+	// MaxSeries bounds the series of a metric query's result, as Loki's
+	// max_query_series: 0 means DefaultMaxSeries, negative no limit.
+	MaxSeries int
+	// MaxMetricMemory bounds the bytes a metric query's per-series,
+	// per-step state may take: 0 means DefaultMaxMetricMemory.
+	MaxMetricMemory int64
 }
 
-// Result is the answer to a query.
+// Result is the answer to a query. Type says which field holds it:
+//
+//   - ResultStreams: Streams (log queries).
+//   - ResultMatrix: Matrix (metric range queries), series sorted by
+//     labels. Loki's JSON: [{"metric": {labels}, "values": [[<T/1000>,
+//     "<V>"], ...]}, ...].
+//   - ResultVector: Vector (metric instant queries), sorted by labels (by
+//     value for sort and sort_desc). JSON: [{"metric": {labels}, "value":
+//     [<T/1000>, "<V>"]}, ...].
+//   - ResultScalar: Scalar (instant queries of number-only expressions
+//     such as 1+1). JSON: [<T/1000>, "<V>"].
+//
+// Times are Unix milliseconds, rendered as seconds with three decimals
+// (1700000000.123); values as strconv.FormatFloat(v, 'f', -1, 64) gives
+// them, with NaN, +Inf and -Inf spelled so, as Prometheus does.
 type Result struct {
 	Type    ResultType
 	Streams []StreamResult
+	Matrix  []Series
+	Vector  []Sample
+	Scalar  Point
 	Stats   Stats
 }
 
 // Error is a query the engine refuses for what it asks (as opposed to a
-// failure while running it); the API answers it with 400.
-type Error struct{ Msg string }
+// failure while running it); the API answers it with 400. Err, when set,
+// is the typed cause (a *pipeline.PipelineError, a *SeriesLimitError).
+type Error struct {
+	Msg string
+	Err error
+}
 
 func (e *Error) Error() string { return e.Msg }
+
+// Unwrap returns the typed cause, if any.
+func (e *Error) Unwrap() error { return e.Err }
 
 func userError(format string, args ...any) error {
 	return &Error{Msg: fmt.Sprintf(format, args...)}
@@ -61,9 +96,12 @@ func (e *Engine) Exec(ctx context.Context, p Params) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	if se, ok := expr.(logql.SampleExpr); ok {
+		return e.execMetric(ctx, p, se)
+	}
 	sel, ok := expr.(*logql.LogSelectorExpr)
 	if !ok {
-		return nil, userError("metric queries are not supported yet: %s", p.Query)
+		return nil, userError("unsupported query: %s", p.Query)
 	}
 	pl, err := compilePipeline(sel)
 	if err != nil {
