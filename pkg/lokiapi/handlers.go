@@ -15,19 +15,6 @@ import (
 	"github.com/logsift/logsift/pkg/tenant"
 )
 
-// Limits bound what one query may ask for.
-type Limits struct {
-	// MaxEntriesPerQuery caps `limit` (Loki's max_entries_limit_per_query).
-	MaxEntriesPerQuery int `yaml:"max_entries_limit_per_query"`
-	// QueryTimeout ends a query that runs longer.
-	QueryTimeout time.Duration `yaml:"query_timeout"`
-}
-
-// DefaultLimits are Loki's defaults where Loki has one.
-func DefaultLimits() Limits {
-	return Limits{MaxEntriesPerQuery: 5000, QueryTimeout: time.Minute}
-}
-
 // API serves Loki's query endpoints.
 type API struct {
 	Engine *query.Engine
@@ -35,8 +22,11 @@ type API struct {
 	Limits Limits
 	// Tenants resolves X-Scope-OrgID.
 	Tenants tenant.Resolver
-	Now     func() time.Time // for tests; time.Now when nil
-	Log     *slog.Logger
+	// Build is what /loki/api/v1/status/buildinfo reports; the zero value
+	// takes DefaultBuildInfo().
+	Build BuildInfo
+	Now   func() time.Time // for tests; time.Now when nil
+	Log   *slog.Logger
 }
 
 // Register adds the endpoints to mux under Loki's paths.
@@ -48,6 +38,16 @@ func (a *API) Register(mux *http.ServeMux) {
 	mux.HandleFunc("/loki/api/v1/label/{name}/values", a.labelValues)
 	mux.HandleFunc("/loki/api/v1/series", a.series)
 	mux.HandleFunc("/loki/api/v1/tail", a.tail)
+	mux.HandleFunc("/loki/api/v1/index/stats", a.indexStats)
+	mux.HandleFunc("/loki/api/v1/index/volume", a.volumeInstant)
+	mux.HandleFunc("/loki/api/v1/index/volume_range", a.volumeRange)
+	mux.HandleFunc("/loki/api/v1/patterns", a.patterns)
+	mux.HandleFunc("/loki/api/v1/detected_labels", a.detectedLabels)
+	mux.HandleFunc("/loki/api/v1/detected_fields", a.detectedFields)
+	mux.HandleFunc("/loki/api/v1/detected_field/{name}/values", a.detectedFieldValues)
+	mux.HandleFunc("/loki/api/v1/format_query", a.formatQuery)
+	mux.HandleFunc("/loki/api/v1/status/buildinfo", a.buildInfo)
+	mux.HandleFunc("/loki/api/v1/drilldown-limits", a.drilldownLimits)
 }
 
 func (a *API) now() time.Time {
@@ -64,16 +64,22 @@ func (a *API) log() *slog.Logger {
 	return slog.Default()
 }
 
+// call is what every request needs after begin: the tenant and its limits.
+type call struct {
+	tenant string
+	limits Limits
+}
+
 // begin parses the form and resolves the tenant; it writes the error
 // response itself and returns ok=false when the request cannot go on.
-func (a *API) begin(w http.ResponseWriter, r *http.Request) (string, bool) {
+func (a *API) begin(w http.ResponseWriter, r *http.Request) (call, bool) {
 	if r.Method != http.MethodGet && r.Method != http.MethodPost {
 		http.Error(w, "method not allowed: use GET or POST", http.StatusMethodNotAllowed)
-		return "", false
+		return call{}, false
 	}
 	if err := r.ParseForm(); err != nil {
 		http.Error(w, "invalid form: "+err.Error(), http.StatusBadRequest)
-		return "", false
+		return call{}, false
 	}
 	ids, err := a.Tenants.Multi(r)
 	if err != nil {
@@ -82,48 +88,66 @@ func (a *API) begin(w http.ResponseWriter, r *http.Request) (string, bool) {
 			code = http.StatusUnauthorized
 		}
 		http.Error(w, err.Error(), code)
-		return "", false
+		return call{}, false
 	}
 	if len(ids) != 1 {
 		http.Error(w, "queries across several tenants (X-Scope-OrgID: a|b) are not supported yet; query one tenant at a time", http.StatusBadRequest)
-		return "", false
+		return call{}, false
 	}
-	return ids[0], true
+	return call{tenant: ids[0], limits: a.Limits.ForTenant(ids[0])}, true
+}
+
+// withTimeout applies the tenant's query timeout.
+func (c *call) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if c.limits.QueryTimeout > 0 {
+		return context.WithTimeout(ctx, c.limits.QueryTimeout)
+	}
+	return context.WithCancel(ctx)
 }
 
 func (a *API) queryRange(w http.ResponseWriter, r *http.Request) {
-	tid, ok := a.begin(w, r)
+	c, ok := a.begin(w, r)
 	if !ok {
 		return
 	}
-	rp, err := parseRange(r, a.now())
+	p, expr, err := a.rangeQueryParams(r, &c)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	p, err := a.queryParams(r, tid)
+	a.run(w, r, &c, p, expr)
+}
+
+// rangeQueryParams reads a range query: query, start/end/since, limit,
+// direction, step and interval.
+func (a *API) rangeQueryParams(r *http.Request, c *call) (query.Params, logql.Expr, error) {
+	rp, err := parseRange(r, a.now())
 	if err != nil {
-		a.fail(w, r, err)
-		return
+		return query.Params{}, nil, err
+	}
+	p, expr, err := a.queryParams(r, c)
+	if err != nil {
+		return p, nil, err
 	}
 	p.Start, p.End = rp.start, rp.end
 	if v := r.Form.Get("step"); v != "" {
-		if p.Step, err = parseDuration("step", v); err != nil {
-			a.fail(w, r, err)
-			return
+		if p.Step, err = parseStep(v); err != nil {
+			return p, nil, err
 		}
 	}
 	if v := r.Form.Get("interval"); v != "" {
 		if p.Interval, err = parseDuration("interval", v); err != nil {
-			a.fail(w, r, err)
-			return
+			return p, nil, err
 		}
 	}
-	a.run(w, r, p)
+	if err := c.limits.checkLength(p.End.Sub(p.Start)); err != nil {
+		return p, nil, err
+	}
+	return p, expr, nil
 }
 
 func (a *API) instantQuery(w http.ResponseWriter, r *http.Request) {
-	tid, ok := a.begin(w, r)
+	c, ok := a.begin(w, r)
 	if !ok {
 		return
 	}
@@ -132,47 +156,63 @@ func (a *API) instantQuery(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	p, err := a.queryParams(r, tid)
+	p, expr, err := a.queryParams(r, &c)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
+	if _, ok := expr.(logql.SampleExpr); !ok {
+		a.fail(w, r, badParam("log queries are not supported as an instant query type, please change your query to a range query type"))
+		return
+	}
 	p.Instant = true
-	p.End = ts
-	lookback := time.Hour
-	if v := r.Form.Get("since"); v != "" {
-		if lookback, err = parseDuration("since", v); err != nil {
+	p.Start, p.End = ts, ts
+	a.run(w, r, &c, p, expr)
+}
+
+// queryParams reads and parses the query with its limit and direction,
+// and checks the limits that depend on the query alone.
+func (a *API) queryParams(r *http.Request, c *call) (query.Params, logql.Expr, error) {
+	q := r.Form.Get("query")
+	if strings.TrimSpace(q) == "" {
+		return query.Params{}, nil, badParam("query parameter is required")
+	}
+	expr, err := logql.ParseExpr(q)
+	if err != nil {
+		return query.Params{}, nil, err
+	}
+	_, metric := expr.(logql.SampleExpr)
+	maxEntries := c.limits.MaxEntriesPerQuery
+	if metric {
+		maxEntries = 0 // the entry limit does not apply to metric queries, as in Loki
+	}
+	limit, err := parseLimit(r, 100, maxEntries)
+	if err != nil {
+		return query.Params{}, nil, err
+	}
+	dir, err := parseDirection(r)
+	if err != nil {
+		return query.Params{}, nil, err
+	}
+	if err := c.limits.checkRangeInterval(expr); err != nil {
+		return query.Params{}, nil, err
+	}
+	p := query.Params{Tenant: c.tenant, Query: q, Limit: limit, Direction: dir, MaxSeries: c.limits.MaxQuerySeries}
+	if p.MaxSeries == 0 {
+		p.MaxSeries = -1 // disabled
+	}
+	return p, expr, nil
+}
+
+func (a *API) run(w http.ResponseWriter, r *http.Request, c *call, p query.Params, expr logql.Expr) {
+	if c.limits.MaxQueryBytesRead > 0 {
+		if err := c.limits.checkBytes(a.estimateBytes(c.tenant, expr, p)); err != nil {
 			a.fail(w, r, err)
 			return
 		}
 	}
-	p.Start = ts.Add(-lookback)
-	a.run(w, r, p)
-}
-
-func (a *API) queryParams(r *http.Request, tid string) (query.Params, error) {
-	q := r.Form.Get("query")
-	if strings.TrimSpace(q) == "" {
-		return query.Params{}, badParam("query parameter is required")
-	}
-	limit, err := parseLimit(r, 100, a.Limits.MaxEntriesPerQuery)
-	if err != nil {
-		return query.Params{}, err
-	}
-	dir, err := parseDirection(r)
-	if err != nil {
-		return query.Params{}, err
-	}
-	return query.Params{Tenant: tid, Query: q, Limit: limit, Direction: dir}, nil
-}
-
-func (a *API) run(w http.ResponseWriter, r *http.Request, p query.Params) {
-	ctx := r.Context()
-	if a.Limits.QueryTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, a.Limits.QueryTimeout)
-		defer cancel()
-	}
+	ctx, cancel := c.withTimeout(r.Context())
+	defer cancel()
 	res, err := a.Engine.Exec(ctx, p)
 	if err != nil {
 		a.fail(w, r, err)
@@ -182,7 +222,7 @@ func (a *API) run(w http.ResponseWriter, r *http.Request, p query.Params) {
 }
 
 func (a *API) labelNames(w http.ResponseWriter, r *http.Request) {
-	tid, ok := a.begin(w, r)
+	c, ok := a.begin(w, r)
 	if !ok {
 		return
 	}
@@ -191,11 +231,11 @@ func (a *API) labelNames(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	writeData(w, a.Store.LabelNames(tid, ms, rp.start.UnixNano(), rp.end.UnixNano()+1))
+	writeData(w, a.Store.LabelNames(c.tenant, ms, rp.start.UnixNano(), rp.end.UnixNano()+1))
 }
 
 func (a *API) labelValues(w http.ResponseWriter, r *http.Request) {
-	tid, ok := a.begin(w, r)
+	c, ok := a.begin(w, r)
 	if !ok {
 		return
 	}
@@ -209,7 +249,7 @@ func (a *API) labelValues(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	writeData(w, a.Store.LabelValues(tid, name, ms, rp.start.UnixNano(), rp.end.UnixNano()+1))
+	writeData(w, a.Store.LabelValues(c.tenant, name, ms, rp.start.UnixNano(), rp.end.UnixNano()+1))
 }
 
 // scope reads the range and the optional `query` selector that narrows
@@ -229,7 +269,7 @@ func (a *API) scope(r *http.Request) (rangeParams, []*labels.Matcher, error) {
 }
 
 func (a *API) series(w http.ResponseWriter, r *http.Request) {
-	tid, ok := a.begin(w, r)
+	c, ok := a.begin(w, r)
 	if !ok {
 		return
 	}
@@ -245,7 +285,7 @@ func (a *API) series(w http.ResponseWriter, r *http.Request) {
 	seen := map[uint64]bool{}
 	out := []map[string]string{}
 	add := func(ms []*labels.Matcher) {
-		for _, ls := range a.Store.Series(tid, ms, rp.start.UnixNano(), rp.end.UnixNano()+1) {
+		for _, ls := range a.Store.Series(c.tenant, ms, rp.start.UnixNano(), rp.end.UnixNano()+1) {
 			if h := ls.Hash(); !seen[h] {
 				seen[h] = true
 				out = append(out, ls.Map())

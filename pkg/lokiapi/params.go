@@ -1,7 +1,10 @@
-// Package lokiapi serves Loki's HTTP query API (query_range, query, labels,
-// label values, series) over logsift's query engine, with Loki's parameter
-// formats, response shapes and error conventions, so that Grafana's Loki
-// datasource, logcli and other Loki clients work unchanged.
+// Package lokiapi serves Loki's HTTP query API over logsift's store and
+// query engine: queries, labels and series, tail, index statistics and
+// volumes, patterns, detected labels and fields, format_query, buildinfo
+// and Drilldown's limits, with Loki's parameter formats, response shapes,
+// error conventions and per-tenant query limits, so that Grafana's Loki
+// datasource, Grafana Logs Drilldown, logcli and other Loki clients work
+// unchanged. docs/api.md is the reference.
 package lokiapi
 
 import (
@@ -63,6 +66,22 @@ func parseDuration(name, v string) (time.Duration, error) {
 	d, err := logql.ParseDuration(v)
 	if err != nil {
 		return 0, badParam("invalid %s %q: %v", name, v, err)
+	}
+	return d, nil
+}
+
+// parseStep reads the step of a range query; Loki refuses zero and
+// negative steps rather than taking a default.
+func parseStep(v string) (time.Duration, error) {
+	if strings.HasPrefix(strings.TrimSpace(v), "-") {
+		return 0, badParam("zero or negative query resolution step widths are not accepted. Try a positive integer")
+	}
+	d, err := parseDuration("step", v)
+	if err != nil {
+		return 0, err
+	}
+	if d <= 0 {
+		return 0, badParam("zero or negative query resolution step widths are not accepted. Try a positive integer")
 	}
 	return d, nil
 }

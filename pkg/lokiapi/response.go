@@ -2,6 +2,7 @@ package lokiapi
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -29,7 +30,11 @@ func wantsCategorized(r *http.Request) bool {
 
 func writeData(w http.ResponseWriter, data any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	_ = json.NewEncoder(w).Encode(map[string]any{"status": "success", "data": data})
+	_ = jsonEncode(w, map[string]any{"status": "success", "data": data})
+}
+
+func jsonEncode(w io.Writer, v any) error {
+	return json.NewEncoder(w).Encode(v)
 }
 
 // writeQueryResult writes the query response body. It is written by hand
@@ -43,11 +48,22 @@ func writeQueryResult(w http.ResponseWriter, r *http.Request, res *query.Result)
 	switch res.Type {
 	case query.ResultStreams:
 		b = appendStreams(b, res.Streams, categorized)
+	case query.ResultMatrix:
+		b = appendMatrix(b, res.Matrix)
+	case query.ResultVector:
+		b = appendVector(b, res.Vector)
+	case query.ResultScalar:
+		b = appendPoint(b, res.Scalar.T, res.Scalar.V)
 	default:
 		b = append(b, "[]"...)
 	}
 	b = append(b, `,"stats":`...)
 	b = appendStats(b, &res.Stats)
+	if categorized && res.Type == query.ResultStreams {
+		// Loki echoes the flag in streams answers, and clients read it to
+		// know that values carry a third element.
+		b = append(b, `,"encodingFlags":["`+categorizeLabels+`"]`...)
+	}
 	b = append(b, "}}\n"...)
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	if categorized {
@@ -136,6 +152,69 @@ func splitByMetadata(streams []query.StreamResult) []query.StreamResult {
 		}
 	}
 	return out
+}
+
+// appendMatrix writes a range query's series as Prometheus does.
+func appendMatrix(b []byte, m []query.Series) []byte {
+	b = append(b, '[')
+	for i, s := range m {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"metric":`...)
+		b = appendLabelsObject(b, s.Labels)
+		b = append(b, `,"values":[`...)
+		for j, p := range s.Points {
+			if j > 0 {
+				b = append(b, ',')
+			}
+			b = appendPoint(b, p.T, p.V)
+		}
+		b = append(b, "]}"...)
+	}
+	return append(b, ']')
+}
+
+// appendVector writes an instant query's samples as Prometheus does.
+func appendVector(b []byte, v []query.Sample) []byte {
+	b = append(b, '[')
+	for i, s := range v {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"metric":`...)
+		b = appendLabelsObject(b, s.Labels)
+		b = append(b, `,"value":`...)
+		b = appendPoint(b, s.T, s.V)
+		b = append(b, '}')
+	}
+	return append(b, ']')
+}
+
+// appendPoint writes [<seconds>,"<value>"]: the time in Unix milliseconds
+// as seconds with the milliseconds as a fraction, the value as Prometheus
+// formats it (shortest exact decimal; NaN, +Inf, -Inf).
+func appendPoint(b []byte, ms int64, v float64) []byte {
+	b = append(b, '[')
+	b = appendSeconds(b, ms)
+	b = append(b, `,"`...)
+	b = strconv.AppendFloat(b, v, 'f', -1, 64)
+	return append(b, `"]`...)
+}
+
+// appendSeconds writes Unix milliseconds as seconds: 1700000000.123,
+// 1700000000 when whole, -0.5 before the epoch.
+func appendSeconds(b []byte, ms int64) []byte {
+	u := uint64(ms)
+	if ms < 0 {
+		b = append(b, '-')
+		u = uint64(-(ms + 1)) + 1
+	}
+	b = strconv.AppendUint(b, u/1000, 10)
+	if f := u % 1000; f != 0 {
+		b = append(b, '.', byte('0'+f/100), byte('0'+f/10%10), byte('0'+f%10))
+	}
+	return b
 }
 
 func appendLabelsObject(b []byte, ls labels.Labels) []byte {

@@ -36,10 +36,11 @@ type tailKey struct {
 // within about 100 ms of its acknowledgement (plus `delay_for`, which
 // lets late entries be sorted in).
 func (a *API) tail(w http.ResponseWriter, r *http.Request) {
-	tid, ok := a.begin(w, r)
+	c, ok := a.begin(w, r)
 	if !ok {
 		return
 	}
+	tid := c.tenant
 	q := r.Form.Get("query")
 	expr, err := logql.ParseLogSelector(q)
 	if err != nil {
@@ -53,7 +54,7 @@ func (a *API) tail(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	limit, err := parseLimit(r, 100, a.Limits.MaxEntriesPerQuery)
+	limit, err := parseLimit(r, 100, c.limits.MaxEntriesPerQuery)
 	if err != nil {
 		a.fail(w, r, err)
 		return
