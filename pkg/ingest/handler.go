@@ -227,6 +227,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (int, string, st
 			}
 			return http.StatusTooManyRequests, msg, tenantID
 		}
+		if len(lim.DiscoverServiceName) > 0 {
+			discoverServiceNames(streams, lim.DiscoverServiceName)
+		}
 		if lim.DiscoverLogLevels {
 			discoverLevels(streams)
 		}

@@ -362,6 +362,7 @@ func TestFutureTimestamps(t *testing.T) {
 	app = &fakeAppender{}
 	lim := DefaultLimits()
 	lim.CreationGracePeriod = 10 * time.Minute
+	lim.DiscoverServiceName = nil
 	h, _ = newTestHandler(t, app, func(c *Config) { c.Limits = &lim })
 	resp := do(h, body, nil)
 	if resp.code != 400 || !strings.Contains(resp.body, "timestamp too new: 2200-01-01T00:00:00Z") || !strings.Contains(resp.body, "creation_grace_period") {
@@ -377,6 +378,7 @@ func TestOverridesAndTruncate(t *testing.T) {
 	strict.MaxLineSize = 4
 	strict.MaxLineSizeTruncate = true
 	strict.MaxStreamsPerPush = 1
+	strict.DiscoverServiceName = nil
 	app := &fakeAppender{}
 	h, _ := newTestHandler(t, app, func(c *Config) { c.Overrides = Overrides{"strict": strict} })
 	body := protoBody(t,
@@ -490,7 +492,7 @@ func TestLimitsYAML(t *testing.T) {
 	}
 	want := DefaultLimits()
 	want.MaxLineSize = 1000
-	if l != want {
+	if !reflect.DeepEqual(l, want) {
 		t.Fatalf("got %+v, want %+v", l, want)
 	}
 	// A real YAML document: the defaults block and a tenant override each
@@ -737,6 +739,26 @@ func TestDiscoverLogLevels(t *testing.T) {
 			if got[line] != w {
 				t.Errorf("discover=%v %q: metadata %s, want %s", on, line, got[line], w)
 			}
+		}
+	}
+}
+
+func TestDiscoverServiceName(t *testing.T) {
+	lim := DefaultLimits()
+	app := &fakeAppender{}
+	h, _ := newTestHandler(t, app, func(c *Config) { c.Limits = &lim })
+	body := protoBody(t,
+		push.Stream{Labels: `{job="varlogs", app="shop"}`, Entries: []push.Entry{{Timestamp: ts(1), Line: "a"}}},
+		push.Stream{Labels: `{job="varlogs"}`, Entries: []push.Entry{{Timestamp: ts(2), Line: "b"}}},
+		push.Stream{Labels: `{host="h"}`, Entries: []push.Entry{{Timestamp: ts(3), Line: "c"}}},
+		push.Stream{Labels: `{service_name="given", app="x"}`, Entries: []push.Entry{{Timestamp: ts(4), Line: "d"}}},
+	)
+	if resp := do(h, body, nil); resp.code != 204 {
+		t.Fatalf("%d %s", resp.code, resp.body)
+	}
+	for _, want := range []string{`{app="shop", job="varlogs", service_name="shop"}`, `{job="varlogs", service_name="varlogs"}`, `{host="h", service_name="unknown_service"}`, `{app="x", service_name="given"}`} {
+		if len(app.lines(want)) != 1 {
+			t.Errorf("no stream %s", want)
 		}
 	}
 }

@@ -65,9 +65,15 @@ type noopAppender struct{}
 
 func (noopAppender) Append(context.Context, string, []store.Stream) error { return nil }
 
+// newTestHandler uses the default limits without service_name discovery,
+// so that tests can name streams by the labels they pushed;
+// TestDiscoverServiceName covers the discovery.
 func newTestHandler(t testing.TB, app Appender, mod func(*Config)) (*Handler, *metrics.Set) {
 	set := metrics.NewSet()
+	lim := DefaultLimits()
+	lim.DiscoverServiceName = nil
 	cfg := Config{
+		Limits:  &lim,
 		Metrics: set,
 		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Now:     func() time.Time { return time.Unix(1700000000, 0) },

@@ -24,6 +24,30 @@ func discoverLevels(streams []store.Stream) {
 	}
 }
 
+// ServiceNameLabel is the label Logs Drilldown groups streams by.
+const ServiceNameLabel = "service_name"
+
+// discoverServiceNames gives streams without a service_name label one
+// taken from the first of from that they have, or "unknown_service". The
+// stream's label set is shared through the label cache, so a new set is
+// built rather than the old one changed.
+func discoverServiceNames(streams []store.Stream, from []string) {
+	for i := range streams {
+		ls := streams[i].Labels
+		if ls.Has(ServiceNameLabel) {
+			continue
+		}
+		name := "unknown_service"
+		for _, l := range from {
+			if v := ls.Get(l); v != "" {
+				name = v
+				break
+			}
+		}
+		streams[i].Labels = append(ls.Copy(), labels.Label{Name: ServiceNameLabel, Value: name}).Sort()
+	}
+}
+
 // levelOnly holds one shared, read-only metadata set per level, so that the
 // common entry without metadata of its own gets its level without an
 // allocation.

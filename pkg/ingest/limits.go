@@ -53,7 +53,16 @@ type Limits struct {
 	// same name does (see pkg/levels), so Grafana can colour lines and Logs
 	// Drilldown can group by level without parsing.
 	DiscoverLogLevels bool `yaml:"discover_log_levels"`
+
+	// DiscoverServiceName lists the labels, in order, from which a stream
+	// without a service_name label gets one, as Loki's option of the same
+	// name does; a stream with none of them gets "unknown_service". Logs
+	// Drilldown groups streams by service_name. An empty list turns it off.
+	DiscoverServiceName []string `yaml:"discover_service_name"`
 }
+
+// DefaultServiceNameLabels is Loki's default discover_service_name list.
+var DefaultServiceNameLabels = []string{"service", "app", "application", "app_name", "name", "app_kubernetes_io_name", "container", "container_name", "k8s_container_name", "component", "workload", "job", "k8s_job_name"}
 
 // DefaultLimits returns the limits used for tenants without overrides. They
 // are generous enough for a single-user box and still stop absurd input.
@@ -69,6 +78,7 @@ func DefaultLimits() Limits {
 		MaxStructuredMetadataEntries: 128,
 		MaxStreamsPerPush:            10000,
 		DiscoverLogLevels:            true,
+		DiscoverServiceName:          DefaultServiceNameLabels,
 	}
 }
 

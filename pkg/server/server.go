@@ -177,13 +177,25 @@ func withRequestMetrics(next http.Handler) http.Handler {
 	})
 }
 
+// knownRoutes are the fixed paths counted under their own name.
+var knownRoutes = map[string]bool{
+	"/loki/api/v1/push": true, "/loki/api/v1/query_range": true, "/loki/api/v1/query": true,
+	"/loki/api/v1/labels": true, "/loki/api/v1/label": true, "/loki/api/v1/series": true,
+	"/loki/api/v1/tail": true, "/loki/api/v1/index/stats": true, "/loki/api/v1/index/volume": true,
+	"/loki/api/v1/index/volume_range": true, "/loki/api/v1/patterns": true, "/loki/api/v1/detected_labels": true,
+	"/loki/api/v1/detected_fields": true, "/loki/api/v1/format_query": true, "/loki/api/v1/status/buildinfo": true,
+	"/loki/api/v1/drilldown-limits": true, "/ready": true, "/metrics": true, "/flush": true,
+}
+
 // routeName keeps metric cardinality bounded: label names in paths are
 // replaced by a placeholder and unknown paths are pooled.
 func routeName(p string) string {
 	switch {
 	case strings.HasPrefix(p, "/loki/api/v1/label/") && strings.HasSuffix(p, "/values"):
 		return "/loki/api/v1/label/:name/values"
-	case strings.HasPrefix(p, "/loki/api/v1/"), p == "/ready", p == "/metrics", p == "/flush":
+	case strings.HasPrefix(p, "/loki/api/v1/detected_field/") && strings.HasSuffix(p, "/values"):
+		return "/loki/api/v1/detected_field/:name/values"
+	case knownRoutes[p]:
 		return p
 	case strings.HasPrefix(p, "/debug/pprof/"):
 		return "/debug/pprof/"
