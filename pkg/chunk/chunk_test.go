@@ -465,3 +465,29 @@ func TestBlocksAreBalanced(t *testing.T) {
 		}
 	}
 }
+
+func TestDecodeFirstWalksChunksBackToBack(t *testing.T) {
+	a, _, err := Encode(labels.New("a", "1"), []Entry{{Timestamp: 1, Line: []byte("first")}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _, err := Encode(labels.New("b", "2"), []Entry{{Timestamp: 2, Line: []byte("second")}, {Timestamp: 3, Line: []byte("third")}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seg := append(append(append([]byte{}, a...), b...), 0xde, 0xad)
+	c, n, err := DecodeFirst(seg)
+	if err != nil || n != len(a) || c.Meta().Labels.Get("a") != "1" || c.Meta().Size != len(a) {
+		t.Fatalf("first: n=%d err=%v", n, err)
+	}
+	c, n2, err := DecodeFirst(seg[n:])
+	if err != nil || n2 != len(b) || c.Meta().Entries != 2 {
+		t.Fatalf("second: n=%d err=%v", n2, err)
+	}
+	if _, _, err := DecodeFirst(seg[n+n2:]); err == nil {
+		t.Fatal("trailing garbage decoded")
+	}
+	if _, err := Decode(seg[:n+1]); err == nil {
+		t.Fatal("Decode accepted a trailing byte")
+	}
+}

@@ -100,28 +100,43 @@ var ignoreChecksums bool
 // It does not recompute the ID or the filter from the lines, which needs
 // every block decompressed; Verify does that.
 func Decode(b []byte) (*Chunk, error) {
+	c, _, err := decode(b, true)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// DecodeFirst decodes the chunk that starts at b[0] when more bytes may
+// follow it, as in a segment file of chunks back to back, and returns its
+// encoded size. It validates exactly as Decode does.
+func DecodeFirst(b []byte) (*Chunk, int, error) {
+	return decode(b, false)
+}
+
+func decode(b []byte, exact bool) (*Chunk, int, error) {
 	if len(b) < prefixLen+4 {
-		return nil, corruptf("%d bytes is shorter than any chunk", len(b))
+		return nil, 0, corruptf("%d bytes is shorter than any chunk", len(b))
 	}
 	if string(b[:4]) != Magic {
-		return nil, corruptf("bad magic %q", b[:4])
+		return nil, 0, corruptf("bad magic %q", b[:4])
 	}
 	if b[4] != Version {
-		return nil, corruptf("unsupported version %d", b[4])
+		return nil, 0, corruptf("unsupported version %d", b[4])
 	}
 	if b[5] != codecZstd {
-		return nil, corruptf("unsupported codec %d", b[5])
+		return nil, 0, corruptf("unsupported codec %d", b[5])
 	}
 	if b[6] != 0 || b[7] != 0 {
-		return nil, corruptf("reserved flags %#x%02x set", b[7], b[6])
+		return nil, 0, corruptf("reserved flags %#x%02x set", b[7], b[6])
 	}
 	hlen := uint64(binary.LittleEndian.Uint32(b[8:]))
 	if hlen > uint64(len(b)-prefixLen-4) {
-		return nil, corruptf("header length %d exceeds the chunk", hlen)
+		return nil, 0, corruptf("header length %d exceeds the chunk", hlen)
 	}
 	hend := prefixLen + int(hlen)
 	if got, want := crc(b[:hend]), binary.LittleEndian.Uint32(b[hend:]); got != want && !ignoreChecksums {
-		return nil, corruptf("header checksum %08x, want %08x", got, want)
+		return nil, 0, corruptf("header checksum %08x, want %08x", got, want)
 	}
 
 	c := &Chunk{b: b}
@@ -133,7 +148,7 @@ func Decode(b []byte) (*Chunk, error) {
 	m.MinTime = r.varint("min time")
 	span := r.uvarint("time span")
 	if r.err == nil && span > uint64(math.MaxInt64)-uint64(m.MinTime) {
-		return nil, corruptf("header: time span %d overflows", span)
+		return nil, 0, corruptf("header: time span %d overflows", span)
 	}
 	m.MaxTime = int64(uint64(m.MinTime) + span)
 	m.Entries = r.count("entry count", 1, MaxBlocks*MaxBlockEntries)
@@ -141,16 +156,16 @@ func Decode(b []byte) (*Chunk, error) {
 	m.FilterLen = r.count("filter length", 9, uint64(len(b)))
 	nblocks := r.count("block count", 1, MaxBlocks)
 	if r.err != nil {
-		return nil, r.err
+		return nil, 0, r.err
 	}
 	// Every block row takes at least 9 bytes, so the header's own length
 	// bounds the allocations below.
 	if nblocks > len(r.b)/9 {
-		return nil, corruptf("header: %d blocks do not fit in %d bytes", nblocks, len(r.b))
+		return nil, 0, corruptf("header: %d blocks do not fit in %d bytes", nblocks, len(r.b))
 	}
 	m.FilterOffset = hend + 4
 	if m.FilterLen > len(b)-m.FilterOffset {
-		return nil, corruptf("filter section of %d bytes exceeds the chunk", m.FilterLen)
+		return nil, 0, corruptf("filter section of %d bytes exceeds the chunk", m.FilterLen)
 	}
 
 	m.Blocks = make([]BlockMeta, nblocks)
@@ -170,19 +185,19 @@ func Decode(b []byte) (*Chunk, error) {
 		bl.mdRaw = r.count("metadata section size", 0, MaxBlockRaw)
 		bl.mdComp = r.count("metadata section stored size", 0, uint64(bl.mdRaw))
 		if r.err != nil {
-			return nil, r.err
+			return nil, 0, r.err
 		}
 		if (bl.raw == 0) != (bl.lineComp == 0) || (bl.mdRaw == 0) != (bl.mdComp == 0) {
-			return nil, corruptf("block %d: empty section with stored bytes or the reverse", i)
+			return nil, 0, corruptf("block %d: empty section with stored bytes or the reverse", i)
 		}
 		if bl.mdRaw != 0 && bl.mdRaw < bl.entries {
-			return nil, corruptf("block %d: metadata section of %d bytes for %d entries", i, bl.mdRaw, bl.entries)
+			return nil, 0, corruptf("block %d: metadata section of %d bytes for %d entries", i, bl.mdRaw, bl.entries)
 		}
 		if i == 0 && delta != 0 {
-			return nil, corruptf("block 0 starts after the chunk's min time")
+			return nil, 0, corruptf("block 0 starts after the chunk's min time")
 		}
 		if delta > span-cur || bspan > span-cur-delta {
-			return nil, corruptf("block %d: time range outside the chunk's", i)
+			return nil, 0, corruptf("block %d: time range outside the chunk's", i)
 		}
 		minOff := cur + delta
 		cur = minOff + bspan
@@ -193,27 +208,30 @@ func Decode(b []byte) (*Chunk, error) {
 
 		size := bl.tsComp + bl.lineComp + bl.mdComp
 		if size > len(b)-pos-4 {
-			return nil, corruptf("block %d: %d bytes past the end of the chunk", i, size)
+			return nil, 0, corruptf("block %d: %d bytes past the end of the chunk", i, size)
 		}
 		bl.off = pos
 		if got, want := crc(b[pos:pos+size]), binary.LittleEndian.Uint32(b[pos+size:]); got != want && !ignoreChecksums {
-			return nil, corruptf("block %d: checksum %08x, want %08x", i, got, want)
+			return nil, 0, corruptf("block %d: checksum %08x, want %08x", i, got, want)
 		}
 		pos += size + 4
 		m.Blocks[i] = BlockMeta{MinTime: bl.minTime, MaxTime: bl.maxTime, Entries: bl.entries, RawBytes: bl.raw, MetadataBytes: bl.mdRaw}
 	}
 	switch {
 	case len(r.b) != 0:
-		return nil, corruptf("header: %d unread bytes", len(r.b))
+		return nil, 0, corruptf("header: %d unread bytes", len(r.b))
 	case cur != span:
-		return nil, corruptf("last block ends before the chunk's max time")
+		return nil, 0, corruptf("last block ends before the chunk's max time")
 	case entries != uint64(m.Entries):
-		return nil, corruptf("blocks hold %d entries, header says %d", entries, m.Entries)
+		return nil, 0, corruptf("blocks hold %d entries, header says %d", entries, m.Entries)
 	case rawSum != raw:
-		return nil, corruptf("blocks hold %d line bytes, header says %d", rawSum, raw)
-	case pos != len(b):
-		return nil, corruptf("%d bytes after the last block", len(b)-pos)
+		return nil, 0, corruptf("blocks hold %d line bytes, header says %d", rawSum, raw)
+	case exact && pos != len(b):
+		return nil, 0, corruptf("%d bytes after the last block", len(b)-pos)
 	}
+	b = b[:pos]
+	c.b = b
+	m.Size = pos
 	m.RawBytes = int64(raw)
 
 	parse := ParseFilter
@@ -222,13 +240,13 @@ func Decode(b []byte) (*Chunk, error) {
 	}
 	f, err := parse(b[m.FilterOffset : m.FilterOffset+m.FilterLen])
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if f.n != nblocks {
-		return nil, corruptf("filter covers %d blocks, chunk has %d", f.n, nblocks)
+		return nil, 0, corruptf("filter covers %d blocks, chunk has %d", f.n, nblocks)
 	}
 	c.filter = f
-	return c, nil
+	return c, pos, nil
 }
 
 func readLabels(r *reader) labels.Labels {

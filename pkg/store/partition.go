@@ -234,6 +234,10 @@ type pendingChunk struct {
 	stream    uint64
 	labels    labels.Labels
 	watermark uint64
+	// dropped, when set, is asked under the partition lock whether the
+	// chunk's stream was deleted meanwhile; such a chunk is not written and
+	// its ref comes back with Size 0.
+	dropped func() bool
 }
 
 // write appends chunks to the active segment and their records to the
@@ -251,7 +255,12 @@ func (p *partition) write(batch []pendingChunk) ([]ChunkRef, error) {
 		}
 	}
 	var total int64
-	for _, c := range batch {
+	skip := make([]bool, len(batch))
+	for i, c := range batch {
+		if c.dropped != nil && c.dropped() {
+			skip[i] = true
+			continue
+		}
 		total += int64(len(c.data))
 	}
 	if p.activeSize+total > maxSegmentSize && p.activeSize > int64(len(segmentMagic)) {
@@ -263,6 +272,9 @@ func (p *partition) write(batch []pendingChunk) ([]ChunkRef, error) {
 	startSize := p.activeSize
 	buf := make([]byte, 0, total)
 	for i, c := range batch {
+		if skip[i] {
+			continue
+		}
 		refs[i] = ChunkRef{
 			ID: c.meta.ID, MinTime: c.meta.MinTime, MaxTime: c.meta.MaxTime,
 			Entries: c.meta.Entries, RawBytes: c.meta.RawBytes, Size: len(c.data),
@@ -278,6 +290,9 @@ func (p *partition) write(batch []pendingChunk) ([]ChunkRef, error) {
 	p.activeSize += int64(len(buf))
 	var ibuf []byte
 	for i, c := range batch {
+		if skip[i] {
+			continue
+		}
 		ibuf = encodeIndexRecord(ibuf, &indexRecord{ref: refs[i], stream: c.stream, labels: c.labels, watermark: c.watermark})
 	}
 	st, err := p.index.Stat()
@@ -289,6 +304,9 @@ func (p *partition) write(batch []pendingChunk) ([]ChunkRef, error) {
 		return nil, fmt.Errorf("write chunk index in %s: %w", p.dir, err)
 	}
 	for _, r := range refs {
+		if r.Size == 0 {
+			continue
+		}
 		if r.MinTime < p.minT {
 			p.minT = r.MinTime
 		}

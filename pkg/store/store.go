@@ -90,6 +90,7 @@ type Store struct {
 	tenants map[string]*tenantDB
 
 	walQ      chan *walRequest
+	delQ      chan *deleteRequest // deletions, sequenced with the WAL
 	wal       *walFile
 	walActive atomic.Uint32      // number of the segment being written
 	rotateQ   chan chan struct{} // asks the WAL writer to start a new segment
@@ -140,6 +141,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		tenants: map[string]*tenantDB{},
 		walQ:    make(chan *walRequest, 1024),
 		rotateQ: make(chan chan struct{}),
+		delQ:    make(chan *deleteRequest),
 		flushQ:  make(chan *flushJob, 4096),
 		stop:    make(chan struct{}),
 	}
@@ -167,6 +169,10 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err := s.loadPartitions(); err != nil {
 		s.unlock()
 		return nil, err
+	}
+	if err := s.finishDeletes(); err != nil {
+		s.unlock()
+		return nil, fmt.Errorf("finish interrupted deletions: %w", err)
 	}
 	if err := s.replayWAL(); err != nil {
 		s.unlock()
@@ -233,6 +239,19 @@ func (s *Store) loadPartitions() error {
 			return fmt.Errorf("tenant directory %q: %w", td.Name(), err)
 		}
 		t := s.tenant(name, true)
+		tombs, err := t.loadTombstones()
+		if err != nil {
+			return err
+		}
+		pending := map[uint64]uint64{}
+		for _, tb := range tombs {
+			t.tomb[tb.stream] = tb.seq
+			s.seq = max(s.seq, tb.seq)
+			if tb.state == tombstonePending {
+				t.pendingTombs = append(t.pendingTombs, tb)
+				pending[tb.stream] = tb.seq
+			}
+		}
 		pdirs, err := os.ReadDir(t.dir)
 		if err != nil {
 			return err
@@ -244,6 +263,9 @@ func (s *Store) loadPartitions() error {
 			}
 			p := openPartition(filepath.Join(t.dir, pd.Name()), day)
 			err := p.load(func(rec indexRecord) {
+				if seq, ok := pending[rec.stream]; ok && rec.watermark <= seq {
+					return // deleted; the pending purge removes it from disk
+				}
 				st := t.streamFor(rec.stream, rec.labels)
 				st.addRef(rec.ref)
 				t.ids[rec.ref.ID] = struct{}{}
@@ -365,6 +387,9 @@ func (s *Store) walLoop() {
 		var first *walRequest
 		select {
 		case first = <-s.walQ:
+		case req := <-s.delQ:
+			req.reply <- s.cutDeleted(req)
+			continue
 		case done := <-s.rotateQ:
 			if s.wal.size > 0 {
 				s.rotateWAL()
@@ -629,7 +654,9 @@ func (s *Store) flush(jobs []*flushJob) {
 			order = append(order, g)
 		}
 		g.jobs = append(g.jobs, j)
-		g.pcs = append(g.pcs, pendingChunk{data: data, meta: meta, stream: j.stream.hash, labels: j.stream.labels, watermark: j.head.lastSeq})
+		st, lastSeq := j.stream, j.head.lastSeq
+		g.pcs = append(g.pcs, pendingChunk{data: data, meta: meta, stream: st.hash, labels: st.labels, watermark: lastSeq,
+			dropped: func() bool { return st.deletedSeq.Load() >= lastSeq }})
 	}
 	for _, g := range order {
 		p := g.t.partition(g.day)
@@ -643,7 +670,9 @@ func (s *Store) flush(jobs []*flushJob) {
 			continue
 		}
 		for i, j := range g.jobs {
-			g.t.flushed(j.stream, j.head, refs[i])
+			if refs[i].Size > 0 {
+				g.t.flushed(j.stream, j.head, refs[i])
+			}
 			s.headBytes.Add(-j.head.memBytes())
 			s.m.chunksFlushed.Inc()
 			s.m.flushBytes.Add(refs[i].Size)

@@ -3,6 +3,7 @@ package store
 import (
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -26,6 +27,10 @@ type tenantDB struct {
 
 	subMu sync.Mutex
 	subs  map[*Subscription]struct{}
+
+	delMu        sync.Mutex        // one deletion at a time
+	tomb         map[uint64]uint64 // stream -> WAL sequence up to which it was deleted
+	pendingTombs []tombstone       // deletions to finish at Open
 }
 
 // stream is one label set with its chunks and heads.
@@ -38,6 +43,7 @@ type stream struct {
 	heads      map[int32]*head
 	flushing   []*head
 	flushedSeq map[int32]uint64 // WAL watermark per partition day
+	deletedSeq atomic.Uint64    // entries up to this WAL sequence were deleted
 	minT, maxT int64
 	live       bool // counted in tenantDB.active
 }
@@ -105,6 +111,7 @@ func newTenantDB(name, dir string) *tenantDB {
 		postings: map[string]map[string][]*stream{},
 		ids:      map[chunk.ID]struct{}{},
 		parts:    map[int32]*partition{},
+		tomb:     map[uint64]uint64{},
 	}
 }
 
@@ -203,7 +210,7 @@ func (t *tenantDB) apply(s *Store, streams []Stream, seq uint64, seg uint32, rep
 		st.mu.Lock()
 		for _, e := range in.Entries {
 			day := dayOf(e.Timestamp)
-			if replay && seq <= st.flushedSeq[day] {
+			if replay && (seq <= st.flushedSeq[day] || seq <= t.tomb[st.hash]) {
 				continue
 			}
 			h := st.heads[day]
@@ -212,8 +219,10 @@ func (t *tenantDB) apply(s *Store, streams []Stream, seq uint64, seg uint32, rep
 				st.heads[day] = h
 			}
 			if len(h.entries) == 0 && !st.live {
-				st.live = true
+				// live is written under t.mu (admit reads it there) and
+				// st.mu (held here), so either lock suffices to read it.
 				t.mu.Lock()
+				st.live = true
 				t.active++
 				t.mu.Unlock()
 			}
@@ -265,8 +274,8 @@ func (t *tenantDB) apply(s *Store, streams []Stream, seq uint64, seg uint32, rep
 // The caller holds st.mu.
 func (t *tenantDB) headDetached(st *stream) {
 	if len(st.heads) == 0 && st.live {
-		st.live = false
 		t.mu.Lock()
+		st.live = false
 		t.active--
 		t.mu.Unlock()
 	}
