@@ -19,6 +19,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 	"go.yaml.in/yaml/v3"
+	"google.golang.org/grpc"
 
 	"github.com/logsift/logsift/pkg/ingest"
 	"github.com/logsift/logsift/pkg/lokiapi"
@@ -38,6 +39,9 @@ type Config struct {
 	// HTTPListenAddress is where the Loki-compatible HTTP API listens;
 	// 3100 is Loki's port, so clients configured for Loki need no change.
 	HTTPListenAddress string `yaml:"http_listen_address"`
+	// GRPCListenAddress is where agents ship chunks (logsift.v1.ChunkService);
+	// 9095 is Loki's gRPC port.
+	GRPCListenAddress string `yaml:"grpc_listen_address"`
 	// MemoryLimit is the Go runtime's soft memory limit in bytes (0: 256
 	// MiB). Past it the garbage collector works harder instead of letting
 	// the heap double; the store's head budget is kept well below it.
@@ -60,6 +64,7 @@ func DefaultConfig() Config {
 		Target:            "all",
 		DataDir:           "./logsift-data",
 		HTTPListenAddress: ":3100",
+		GRPCListenAddress: ":9095",
 		Limits:            ingest.DefaultLimits(),
 		Query:             lokiapi.DefaultLimits(),
 	}
@@ -94,6 +99,8 @@ type Server struct {
 	Engine *query.Engine
 	http   *http.Server
 	ln     net.Listener
+	grpc   *grpc.Server
+	grpcLn net.Listener
 }
 
 // New opens the store and builds the HTTP handlers; Serve starts them.
@@ -123,12 +130,25 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
+	chunks := ingest.NewChunkService(st, ingest.ChunkConfig{
+		Limits:    &s.cfg.Limits,
+		Overrides: s.cfg.Overrides,
+		Tenants:   s.resolver(),
+		Logger:    log,
+	})
+	s.grpc = grpc.NewServer(chunks.ServerOptions()...)
+	chunks.Register(s.grpc)
 	return s, nil
 }
 
 // Handler returns the HTTP routes.
+func (s *Server) resolver() tenant.Resolver {
+	return tenant.Resolver{Default: s.cfg.DefaultTenant, Required: s.cfg.RequireTenant}
+}
+
+// Handler returns the HTTP routes.
 func (s *Server) Handler() http.Handler {
-	resolver := tenant.Resolver{Default: s.cfg.DefaultTenant, Required: s.cfg.RequireTenant}
+	resolver := s.resolver()
 	mux := http.NewServeMux()
 	push := ingest.NewHandler(s.Store, ingest.Config{
 		Limits:    &s.cfg.Limits,
@@ -213,18 +233,27 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.ResponseWriter.WriteHeader(code)
 }
 
-// Listen binds the HTTP address; Addr reports it (useful with port 0).
+// Listen binds the HTTP and gRPC addresses; Addr and GRPCAddr report
+// them (useful with port 0).
 func (s *Server) Listen() error {
 	ln, err := net.Listen("tcp", s.cfg.HTTPListenAddress)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", s.cfg.HTTPListenAddress, err)
 	}
-	s.ln = ln
+	gln, err := net.Listen("tcp", s.cfg.GRPCListenAddress)
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("listen for gRPC on %s: %w", s.cfg.GRPCListenAddress, err)
+	}
+	s.ln, s.grpcLn = ln, gln
 	return nil
 }
 
 // Addr is the bound HTTP address.
 func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// GRPCAddr is the bound gRPC address.
+func (s *Server) GRPCAddr() string { return s.grpcLn.Addr().String() }
 
 // Serve answers HTTP until ctx ends, then shuts down in order: stop taking
 // requests, finish those in flight, flush the store.
@@ -234,9 +263,10 @@ func (s *Server) Serve(ctx context.Context) error {
 			return err
 		}
 	}
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- s.http.Serve(s.ln) }()
-	s.log.Info("logsift is serving", "http", s.Addr(), "data_dir", s.cfg.DataDir)
+	go func() { errc <- s.grpc.Serve(s.grpcLn) }()
+	s.log.Info("logsift is serving", "http", s.Addr(), "grpc", s.GRPCAddr(), "data_dir", s.cfg.DataDir)
 	var serveErr error
 	select {
 	case <-ctx.Done():
@@ -246,6 +276,16 @@ func (s *Server) Serve(ctx context.Context) error {
 	defer cancel()
 	if err := s.http.Shutdown(shutdownCtx); err != nil {
 		s.log.Warn("HTTP shutdown", "err", err)
+	}
+	// GracefulStop waits for agents' streams, which never end by
+	// themselves; give them a moment, then stop hard. Unacknowledged
+	// chunks are resent by the agents.
+	stopped := make(chan struct{})
+	go func() { s.grpc.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(2 * time.Second):
+		s.grpc.Stop()
 	}
 	if err := s.Store.Close(shutdownCtx); err != nil {
 		return errors.Join(serveErr, fmt.Errorf("close store: %w", err))

@@ -716,6 +716,10 @@ func (s *Store) Flush(ctx context.Context) error {
 	}
 }
 
+// ErrInvalidChunk is wrapped by PutChunk errors about the chunk itself: it
+// is corrupt, hostile or breaks a rule. Resending it cannot help.
+var ErrInvalidChunk = errors.New("invalid chunk")
+
 // MaxReceivedChunkRaw bounds the raw line bytes of a chunk received whole;
 // agents cut chunks far below it.
 const MaxReceivedChunkRaw = 64 << 20
@@ -729,33 +733,46 @@ func (s *Store) PutChunk(ctx context.Context, tenantID string, data []byte) (dup
 	}
 	c, err := chunk.Decode(data)
 	if err != nil {
-		return false, fmt.Errorf("invalid chunk: %w", err)
+		return false, fmt.Errorf("%w: %w", ErrInvalidChunk, err)
 	}
 	// Verify decompresses everything; a small hostile chunk could claim a
 	// lot of it, so the claim is bounded first.
 	if raw := c.Meta().RawBytes; raw > MaxReceivedChunkRaw {
-		return false, fmt.Errorf("invalid chunk: %d raw bytes exceed the limit of %d for a received chunk", raw, MaxReceivedChunkRaw)
+		return false, fmt.Errorf("%w: %d raw bytes exceed the limit of %d for a received chunk", ErrInvalidChunk, raw, MaxReceivedChunkRaw)
 	}
 	if err := c.Verify(); err != nil {
-		return false, fmt.Errorf("invalid chunk: %w", err)
+		return false, fmt.Errorf("%w: %w", ErrInvalidChunk, err)
 	}
 	meta := c.Meta()
 	if err := meta.Labels.Validate(); err != nil {
-		return false, fmt.Errorf("invalid chunk labels: %w", err)
+		return false, fmt.Errorf("%w: labels: %w", ErrInvalidChunk, err)
 	}
 	if len(meta.Labels) == 0 {
-		return false, errors.New("invalid chunk: a stream needs at least one label")
+		return false, fmt.Errorf("%w: a stream needs at least one label", ErrInvalidChunk)
 	}
 	s.m.chunksReceived.Inc()
 	t := s.tenant(tenantID, true)
-	if !t.claimID(meta.ID) {
-		s.m.chunksDup.Inc()
-		return true, nil
+	// A resend can arrive while the first copy is still being written:
+	// wait for that write, and take over if it failed.
+	for {
+		stored, wait := t.claimID(meta.ID)
+		if stored {
+			s.m.chunksDup.Inc()
+			return true, nil
+		}
+		if wait == nil {
+			break
+		}
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return false, ctx.Err()
+		}
 	}
 	p := t.partition(dayOf(meta.MinTime))
 	refs, err := p.write([]pendingChunk{{data: data, meta: meta, stream: meta.Labels.Hash(), labels: meta.Labels}})
+	t.finishClaim(meta.ID, err == nil)
 	if err != nil {
-		t.releaseID(meta.ID)
 		return false, err
 	}
 	t.addChunk(meta.Labels, refs[0])

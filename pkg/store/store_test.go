@@ -592,3 +592,45 @@ func TestDeleteSurvivesACrashBeforeTheWALIsTrimmed(t *testing.T) {
 		t.Fatalf("%d deleted entries came back from the WAL", len(got))
 	}
 }
+
+func TestConcurrentPutChunkOfTheSameChunkStoresItOnce(t *testing.T) {
+	s := openTest(t, t.TempDir(), Options{})
+	defer closeTest(t, s)
+	ctx := context.Background()
+	ls := labels.New("job", "agent")
+	data, _, err := chunk.Encode(ls, entries(time.Now().UnixNano(), 200, "resent"), chunk.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	stored, dups := 0, 0
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dup, err := s.PutChunk(ctx, "t", data)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			if dup {
+				dups++
+			} else {
+				stored++
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if stored != 1 || dups != 7 {
+		t.Fatalf("stored %d times, %d duplicates; want 1 and 7", stored, dups)
+	}
+	if sd := s.Select("t", sel(t, "job", "agent"), 0, 1<<62); len(sd) != 1 || len(sd[0].Chunks) != 1 {
+		t.Fatalf("chunks: %+v", sd)
+	}
+	if _, err := s.PutChunk(ctx, "t", []byte("garbage")); !errors.Is(err, ErrInvalidChunk) {
+		t.Fatalf("garbage: %v, want ErrInvalidChunk", err)
+	}
+}

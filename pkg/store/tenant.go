@@ -22,6 +22,7 @@ type tenantDB struct {
 	streams  map[uint64]*stream
 	postings map[string]map[string][]*stream // label name -> value -> streams
 	ids      map[chunk.ID]struct{}
+	writing  map[chunk.ID]chan struct{} // received chunks being written
 	parts    map[int32]*partition
 	active   int // streams with a non-empty head
 
@@ -322,22 +323,34 @@ func (t *tenantDB) addChunk(ls labels.Labels, ref ChunkRef) {
 	st.addRef(ref)
 }
 
-// claimID reserves a chunk ID for writing; false means it is stored or
-// being stored already.
-func (t *tenantDB) claimID(id chunk.ID) bool {
+// claimID reserves a chunk ID for writing. stored reports that the chunk
+// is already stored; a non-nil wait means another call is writing it right
+// now: wait for the channel to close and claim again.
+func (t *tenantDB) claimID(id chunk.ID) (stored bool, wait <-chan struct{}) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if _, ok := t.ids[id]; ok {
-		return false
+		return true, nil
 	}
-	t.ids[id] = struct{}{}
-	return true
+	if ch, ok := t.writing[id]; ok {
+		return false, ch
+	}
+	if t.writing == nil {
+		t.writing = map[chunk.ID]chan struct{}{}
+	}
+	t.writing[id] = make(chan struct{})
+	return false, nil
 }
 
-func (t *tenantDB) releaseID(id chunk.ID) {
+// finishClaim ends a claim: the ID is stored when ok, free again if not.
+func (t *tenantDB) finishClaim(id chunk.ID, ok bool) {
 	t.mu.Lock()
-	delete(t.ids, id)
-	t.mu.Unlock()
+	defer t.mu.Unlock()
+	if ok {
+		t.ids[id] = struct{}{}
+	}
+	close(t.writing[id])
+	delete(t.writing, id)
 }
 
 // partition returns the partition for a day, creating it in memory (its

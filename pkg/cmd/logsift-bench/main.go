@@ -419,7 +419,7 @@ func benchLogsift(bin, dataDir string, ds *dataset, conc, reps int) (*result, er
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "serve", "-data-dir", dataDir, "-http-listen-address", addr, "-log.level", "warn")
+	cmd := exec.Command(bin, "serve", "-data-dir", dataDir, "-http-listen-address", addr, "-grpc-listen-address", "127.0.0.1:0", "-log.level", "warn")
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, err

@@ -6,25 +6,33 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"strings"
+	"path/filepath"
 	"time"
 
-	"github.com/logsift/logsift/pkg/labels"
-	"github.com/logsift/logsift/pkg/lokiclient"
 	"github.com/logsift/logsift/pkg/sampledata"
 	"github.com/logsift/logsift/pkg/server"
 )
 
+// demoEnv is what the demo has set up, for the part that loads data.
+type demoEnv struct {
+	dir      string // everything of the demo lives below it
+	httpURL  string
+	grpcAddr string
+	now      time.Time
+	lines    int
+}
+
 // runDemo starts the server on the embedded default with a fresh data
-// directory, loads the shipped sample logs through the Loki push API (the
-// same path any client takes), prints where to look, and keeps a live
-// stream going until interrupted.
+// directory, then runs the agent beside it: it imports a support bundle
+// made of the shipped sample logs and tails a log file that the demo keeps
+// writing. It prints where to look and runs until interrupted.
 func runDemo(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	dataDir := fs.String("data-dir", "", "data directory (default: a new temporary directory)")
+	dir := fs.String("dir", "", "directory for the server's data, the agent's state and the sample files (default: a new temporary directory)")
 	listen := fs.String("http-listen-address", "127.0.0.1:3100", "HTTP listen address; a busy port falls back to a free one")
-	lines := fs.Int("lines", 5000, "sample lines per stream")
-	exitAfterLoad := fs.Bool("exit-after-load", false, "stop once the samples are loaded and the examples printed (for scripts)")
+	grpcListen := fs.String("grpc-listen-address", "127.0.0.1:9095", "gRPC listen address for the agent; a busy port falls back to a free one")
+	lines := fs.Int("lines", 5000, "sample lines per file of the bundle")
+	exitAfterLoad := fs.Bool("exit-after-load", false, "stop once the bundle is imported and the tailed file is searchable (for scripts)")
 	logLevel := fs.String("log.level", "warn", "log level: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -33,19 +41,15 @@ func runDemo(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *dataDir == "" {
-		if *dataDir, err = os.MkdirTemp("", "logsift-demo-"); err != nil {
+	if *dir == "" {
+		if *dir, err = os.MkdirTemp("", "logsift-demo-"); err != nil {
 			return err
 		}
 	}
 	cfg := server.DefaultConfig()
-	cfg.DataDir = *dataDir
-	cfg.HTTPListenAddress = *listen
-	if ln, err := net.Listen("tcp", *listen); err != nil {
-		cfg.HTTPListenAddress = "127.0.0.1:0"
-	} else {
-		ln.Close()
-	}
+	cfg.DataDir = filepath.Join(*dir, "server-data")
+	cfg.HTTPListenAddress = freeOr(*listen)
+	cfg.GRPCListenAddress = freeOr(*grpcListen)
 	srv, err := server.New(cfg, log)
 	if err != nil {
 		return err
@@ -58,62 +62,75 @@ func runDemo(ctx context.Context, args []string) error {
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx) }()
 
-	base := "http://" + srv.Addr()
-	client := &lokiclient.Client{URL: base}
-	now := time.Now()
-	streams := sampledata.Generate(sampledata.Options{Seed: 1, End: now, Span: time.Hour, Lines: *lines})
-	var push []lokiclient.Stream
-	total := 0
-	var jobs []string
-	for _, s := range streams {
-		push = append(push, lokiclient.Stream{Labels: s.Labels, Entries: s.Entries})
-		total += len(s.Entries)
-		jobs = append(jobs, fmt.Sprintf("{job=%q}", s.Labels.Get("job")))
-	}
-	start := time.Now()
-	if err := client.Push(ctx, push); err != nil {
+	env := &demoEnv{dir: *dir, httpURL: "http://" + srv.Addr(), grpcAddr: srv.GRPCAddr(), now: time.Now(), lines: *lines}
+	loaded, err := loadDemo(ctx, env, log)
+	if err != nil {
 		cancel()
 		<-done
-		return fmt.Errorf("load samples: %w", err)
+		return err
 	}
-	loadTime := time.Since(start)
-
-	fmt.Printf(`logsift demo is running on the embedded default (no other service needed)
-  data directory:  %s
+	base := env.httpURL
+	fmt.Printf(`
+logsift demo is running on the embedded default (no other service needed)
+  directory:       %s
   Loki API:        %s   (point Grafana's Loki datasource, logcli or Promtail here)
+  agent gRPC:      %s
   metrics:         %s/metrics
 
-Loaded %d sample lines into %d streams (%s) in %s, through the Loki push API.
-
+%s
 Try:
-  curl -sG %s/loki/api/v1/query_range --data-urlencode 'query={job="api"} |= "connection refused"' --data-urlencode 'limit=5'
-  curl -sG %s/loki/api/v1/query_range --data-urlencode 'query={env="demo"} |~ "(?i)timeout"' --data-urlencode 'since=1h'
-  curl -sG %s/loki/api/v1/labels
-`, *dataDir, base, base, total, len(streams), strings.Join(jobs, ", "), loadTime.Round(time.Millisecond), base, base, base)
-
+  curl -sG %s/loki/api/v1/query_range --data-urlencode 'query={workspace="demo-bundle"} |= "connection refused"' --data-urlencode 'limit=5'
+  curl -sG %s/loki/api/v1/query_range --data-urlencode 'query=sum by (detected_level) (count_over_time({workspace="demo-bundle"}[5m]))' --data-urlencode 'since=2h'
+  curl -sG %s/loki/api/v1/query_range --data-urlencode 'query={job="demo-live"}' --data-urlencode 'limit=5'
+`, *dir, base, env.grpcAddr, base, loaded, base, base, base)
 	if *exitAfterLoad {
 		cancel()
 		return <-done
 	}
-	fmt.Println("\nA live stream {job=\"demo-live\"} gets a line every second. Press Ctrl-C to stop.")
-	go liveStream(ctx, client)
+	fmt.Println("\nThe agent keeps tailing the live file, which gets a line every second. Press Ctrl-C to stop.")
 	return <-done
 }
 
-// liveStream keeps appending a line per second so that there is something
-// to watch in a live tail.
-func liveStream(ctx context.Context, c *lokiclient.Client) {
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	for i := 0; ; i++ {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-tick.C:
-			s := sampledata.Generate(sampledata.Options{Seed: uint64(i) + 100, End: now, Span: time.Second, Lines: 1})
-			st := s[i%len(s)]
-			st.Labels = labels.New("job", "demo-live", "service_name", st.Labels.Get("service_name"), "env", "demo")
-			_ = c.Push(ctx, []lokiclient.Stream{{Labels: st.Labels, Entries: st.Entries}})
-		}
+// freeOr returns addr when it can be bound, else a free port on loopback.
+func freeOr(addr string) string {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "127.0.0.1:0"
 	}
+	ln.Close()
+	return addr
+}
+
+// writeBundle writes the shipped samples as the files of a support bundle
+// and returns the file paths.
+func writeBundle(env *demoEnv) ([]string, error) {
+	names := map[string]string{
+		"nginx":    "var/log/nginx/access.log",
+		"api":      "var/log/api/api.log",
+		"payments": "var/log/payments/payments.json",
+		"billing":  "opt/billing/logs/billing.log",
+	}
+	var out []string
+	for _, s := range sampledata.Generate(sampledata.Options{Seed: 1, End: env.now, Span: time.Hour, Lines: env.lines}) {
+		rel := names[s.Labels.Get("job")]
+		p := filepath.Join(env.dir, "bundle", rel)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return nil, err
+		}
+		f, err := os.Create(p)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range s.Entries {
+			if _, err := f.Write(append(e.Line, '\n')); err != nil {
+				f.Close()
+				return nil, err
+			}
+		}
+		if err := f.Close(); err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }

@@ -55,7 +55,7 @@ type proc struct {
 func startServer(t *testing.T, dataDir string, args ...string) *proc {
 	t.Helper()
 	addrFile := filepath.Join(t.TempDir(), "addr")
-	cmd := exec.Command(binPath, append([]string{"serve", "-data-dir", dataDir, "-http-listen-address", "127.0.0.1:0"}, args...)...)
+	cmd := exec.Command(binPath, append([]string{"serve", "-data-dir", dataDir, "-http-listen-address", "127.0.0.1:0", "-grpc-listen-address", "127.0.0.1:0"}, args...)...)
 	cmd.Env = append(os.Environ(), "LOGSIFT_ADDR_FILE="+addrFile)
 	logs := &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = logs, logs

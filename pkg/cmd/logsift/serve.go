@@ -13,6 +13,7 @@ func runServe(ctx context.Context, args []string) error {
 	configFile := fs.String("config.file", "", "YAML configuration file (optional; every setting has a default)")
 	dataDir := fs.String("data-dir", "", "data directory (overrides data_dir)")
 	listen := fs.String("http-listen-address", "", "HTTP listen address (overrides http_listen_address; default :3100)")
+	grpcListen := fs.String("grpc-listen-address", "", "gRPC listen address for agents (overrides grpc_listen_address; default :9095)")
 	target := fs.String("target", "", "modules to run (overrides target; default all)")
 	logLevel := fs.String("log.level", "info", "log level: debug, info, warn, error")
 	if err := fs.Parse(args); err != nil {
@@ -32,6 +33,9 @@ func runServe(ctx context.Context, args []string) error {
 	if *listen != "" {
 		cfg.HTTPListenAddress = *listen
 	}
+	if *grpcListen != "" {
+		cfg.GRPCListenAddress = *grpcListen
+	}
 	if *target != "" {
 		cfg.Target = *target
 	}
@@ -46,6 +50,11 @@ func runServe(ctx context.Context, args []string) error {
 	// address from this file.
 	if f := os.Getenv("LOGSIFT_ADDR_FILE"); f != "" {
 		if err := os.WriteFile(f, []byte(srv.Addr()), 0o644); err != nil {
+			return err
+		}
+	}
+	if f := os.Getenv("LOGSIFT_GRPC_ADDR_FILE"); f != "" {
+		if err := os.WriteFile(f, []byte(srv.GRPCAddr()), 0o644); err != nil {
 			return err
 		}
 	}

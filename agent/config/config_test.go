@@ -1,0 +1,111 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseAppliesDefaultsAndResolvesPaths(t *testing.T) {
+	cfg, err := Parse("/etc/logsift/agent.yaml", []byte(`
+data_dir: data
+output:
+  type: Loki
+  url: http://loki:3100
+  tenant: team-a
+files:
+  - paths: ["logs/**/*.log", /var/log/syslog]
+    exclude: ["logs/secret/**"]
+    labels: {job: web, env: prod}
+chunks:
+  target_bytes: 2MiB
+  max_age: 2s
+spool:
+  max_bytes: 512MB
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DataDir != "/etc/logsift/data" || cfg.SpoolDir() != "/etc/logsift/data/spool" || cfg.PositionsFile() != "/etc/logsift/data/positions.json" {
+		t.Fatalf("paths: %q %q %q", cfg.DataDir, cfg.SpoolDir(), cfg.PositionsFile())
+	}
+	if cfg.Output.Type != "loki" || cfg.Files[0].Paths[0] != "/etc/logsift/logs/**/*.log" || cfg.Files[0].Exclude[0] != "/etc/logsift/logs/secret/**" {
+		t.Fatalf("%+v", cfg)
+	}
+	if cfg.Chunks.TargetBytes != 2<<20 || cfg.Chunks.MaxAge != 2*time.Second || cfg.Spool.MaxBytes != 512_000_000 {
+		t.Fatalf("sizes %+v %+v", cfg.Chunks, cfg.Spool)
+	}
+	if cfg.Tail.MaxOpenFiles != 512 || cfg.Output.MaxChunkBytes != 16<<20 {
+		t.Fatalf("defaults lost: %+v", cfg.Tail)
+	}
+}
+
+func TestParseReportsEveryErrorWithItsLine(t *testing.T) {
+	_, err := Parse("a.yaml", []byte(`output:
+  type: kafka
+files:
+  - paths: []
+tail:
+  start_at: middle
+  max_open_files: 0
+spool:
+  max_bytes: 1MiB
+`))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		`a.yaml:2: output.type: "kafka" is not an output type`,
+		`a.yaml:4: files[0].paths: required`,
+		`a.yaml:6: tail.start_at: "middle"`,
+		`a.yaml:7: tail.max_open_files: must be positive`,
+		`a.yaml:9: spool.max_bytes: must be at least twice segment_bytes`,
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("missing %q in\n%s", want, msg)
+		}
+	}
+}
+
+func TestParseRejectsUnknownFieldsAndBadTypes(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{"output: {url: x:1}\nfiles: [{paths: [/a]}]\ntypo_field: 1\n", "line 3: field typo_field not found"},
+		{"chunks: {target_bytes: lots}\n", `"lots" is not a size`},
+		{"tail: {poll_interval: often}\n", "line 1"},
+	} {
+		_, err := Parse("c.yaml", []byte(c.in))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v, want %q", c.in, err, c.want)
+		}
+	}
+}
+
+func TestParseByteSize(t *testing.T) {
+	for in, want := range map[string]int64{"4096": 4096, "512KiB": 512 << 10, "16MiB": 16 << 20, "1GB": 1e9, "1.5KiB": 1536, "10 MB": 1e7} {
+		got, err := ParseByteSize(in)
+		if err != nil || got != want {
+			t.Errorf("%q: %d %v, want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "-1", "abc", "1XB", "1e30GiB"} {
+		if _, err := ParseByteSize(in); err == nil {
+			t.Errorf("%q accepted", in)
+		}
+	}
+}
+
+// FuzzParse feeds arbitrary YAML to the config parser: it returns a config
+// or an error, never panics.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("output: {url: 127.0.0.1:9095}\nfiles: [{paths: [/var/log/*.log]}]\n"))
+	f.Add([]byte("output:\n  type: loki\n  url: http://x:3100\nfiles:\n  - paths: ['/a/**/b']\n    labels: {a: b}\n"))
+	f.Add([]byte("chunks: {target_bytes: 1MiB}"))
+	f.Add([]byte(""))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cfg, err := Parse("f.yaml", b)
+		if err == nil && (cfg.Output.URL == "" || len(cfg.Files) == 0) {
+			t.Fatal("accepted a config without output or files")
+		}
+	})
+}
