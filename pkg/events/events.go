@@ -23,6 +23,7 @@ const (
 	ImportProgress   Type = "import.progress"
 	ImportCompleted  Type = "import.completed"
 	ImportFailed     Type = "import.failed"
+	ImportCancelled  Type = "import.cancelled"
 	CacheHit         Type = "cache.hit"
 	CacheMiss        Type = "cache.miss"
 	CacheInvalidated Type = "cache.invalidated"
@@ -41,6 +42,9 @@ type Event struct {
 	// Origin identifies the server process that published it, so that a
 	// process can tell its own events from others' on a shared bus.
 	Origin string `json:"origin,omitempty"`
+	// Actor says who caused the event, when a request did (for now the
+	// client address; the token name once pkg/auth exists).
+	Actor string `json:"actor,omitempty"`
 
 	Search    *Search    `json:"search,omitempty"`
 	Import    *Import    `json:"import,omitempty"`
@@ -63,6 +67,8 @@ type Search struct {
 type Import struct {
 	Workspace  string `json:"workspace"`
 	RunID      string `json:"run_id"`
+	Host       string `json:"host,omitempty"`
+	Status     string `json:"status,omitempty"`
 	Files      int    `json:"files,omitempty"`
 	FilesDone  int    `json:"files_done,omitempty"`
 	Bytes      int64  `json:"bytes,omitempty"`
@@ -84,6 +90,8 @@ type Cache struct {
 type Workspace struct {
 	Name    string `json:"name"`
 	OldName string `json:"old_name,omitempty"`
+	// DeletedStreams is the number of streams a deletion removed.
+	DeletedStreams int `json:"deleted_streams,omitempty"`
 }
 
 // Range reports that entries with timestamps in [MinTime, MaxTime] (ns)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/logsift/logsift/pkg/events"
 	"github.com/logsift/logsift/pkg/labels"
 	"github.com/logsift/logsift/pkg/logql"
 	"github.com/logsift/logsift/pkg/query"
@@ -27,6 +28,9 @@ type API struct {
 	Build BuildInfo
 	Now   func() time.Time // for tests; time.Now when nil
 	Log   *slog.Logger
+	// Events receives search.requested, .completed and .failed for every
+	// query_range and query request; nil publishes none.
+	Events events.Bus
 }
 
 // Register adds the endpoints to mux under Loki's paths.
@@ -213,7 +217,9 @@ func (a *API) run(w http.ResponseWriter, r *http.Request, c *call, p query.Param
 	}
 	ctx, cancel := c.withTimeout(r.Context())
 	defer cancel()
+	search := a.searchEvents(ctx, c.tenant, p.Query)
 	res, err := a.Engine.Exec(ctx, p)
+	search.done(res, err)
 	if err != nil {
 		a.fail(w, r, err)
 		return

@@ -27,6 +27,7 @@ import (
 type Client struct {
 	URL    string // base URL, e.g. http://127.0.0.1:3100
 	Tenant string // X-Scope-OrgID; empty sends none
+	Token  string // API token, sent as a bearer token; empty sends none
 	HTTP   *http.Client
 	// PushPath overrides the push path (VictoriaLogs takes Loki pushes at
 	// /insert/loki/api/v1/push).
@@ -120,9 +121,13 @@ func (c *Client) PushBody(ctx context.Context, body []byte, contentType, content
 	return nil
 }
 
+// setTenant sets the tenant and credentials of a request.
 func (c *Client) setTenant(req *http.Request) {
 	if c.Tenant != "" {
 		req.Header.Set("X-Scope-OrgID", c.Tenant)
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
 }
 

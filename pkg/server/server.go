@@ -1,10 +1,13 @@
 // Package server wires logsift's modules into one process: it opens the
-// store, mounts the ingest and query APIs on one HTTP mux, serves /ready
-// and /metrics, and shuts everything down in order.
+// store, the event bus, the workspace metadata and the tokens, mounts the
+// ingest, query, workspace, event and token APIs on one HTTP mux and one
+// gRPC server behind the auth guard, serves /ready and /metrics, and shuts
+// everything down in order.
 package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -20,12 +23,19 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"go.yaml.in/yaml/v3"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
+	"github.com/logsift/logsift/pkg/auth"
+	"github.com/logsift/logsift/pkg/events"
+	"github.com/logsift/logsift/pkg/events/audit"
+	"github.com/logsift/logsift/pkg/events/stream"
 	"github.com/logsift/logsift/pkg/ingest"
 	"github.com/logsift/logsift/pkg/lokiapi"
 	"github.com/logsift/logsift/pkg/query"
 	"github.com/logsift/logsift/pkg/store"
 	"github.com/logsift/logsift/pkg/tenant"
+	"github.com/logsift/logsift/pkg/tracing"
+	"github.com/logsift/logsift/pkg/workspace"
 )
 
 // Config is the server's configuration file. Every field has a default, so
@@ -56,6 +66,27 @@ type Config struct {
 	Limits    ingest.Limits    `yaml:"limits"`
 	Overrides ingest.Overrides `yaml:"overrides"`
 	Query     lokiapi.Limits   `yaml:"query"`
+
+	// Events chooses the event bus: in process, or NATS JetStream.
+	Events events.Config `yaml:"events"`
+	// Auth turns API tokens on (see docs/security.md); Overload bounds
+	// the work taken on at once.
+	Auth     auth.Config         `yaml:"auth"`
+	Overload auth.OverloadConfig `yaml:"overload"`
+	// TLS serves HTTP and gRPC over TLS when certificates are set.
+	TLS TLSConfig `yaml:"tls"`
+	// Tracing exports OpenTelemetry spans when an endpoint is set.
+	Tracing tracing.Config `yaml:"tracing"`
+	// Audit records workspace, import and token events under
+	// data_dir/audit; on by default.
+	Audit AuditConfig `yaml:"audit"`
+}
+
+// AuditConfig is the `audit:` block.
+type AuditConfig struct {
+	Disabled bool  `yaml:"disabled"`
+	MaxSize  int64 `yaml:"max_size"`
+	MaxFiles int   `yaml:"max_files"`
 }
 
 // DefaultConfig is the embedded default.
@@ -67,6 +98,7 @@ func DefaultConfig() Config {
 		GRPCListenAddress: ":9095",
 		Limits:            ingest.DefaultLimits(),
 		Query:             lokiapi.DefaultLimits(),
+		Overload:          auth.DefaultOverloadConfig(),
 	}
 }
 
@@ -93,18 +125,34 @@ func LoadConfig(path string) (Config, error) {
 
 // Server is a running logsift server.
 type Server struct {
-	cfg    Config
-	log    *slog.Logger
-	Store  *store.Store
-	Engine *query.Engine
-	http   *http.Server
-	ln     net.Listener
-	grpc   *grpc.Server
-	grpcLn net.Listener
+	cfg        Config
+	log        *slog.Logger
+	Store      *store.Store
+	Engine     *query.Engine
+	Bus        events.Bus
+	Workspaces *workspace.Service
+	Tokens     *auth.TokenFile
+	guard      *auth.Guard
+	audit      *audit.Log
+	tls        *tls.Config
+	traceStop  func(context.Context) error
+	// bg ends the background subscribers (metrics, audit) at shutdown.
+	bg     context.Context
+	bgStop context.CancelFunc
+	// streamsDone ends the open event streams (SSE, gRPC Subscribe) at
+	// shutdown, which otherwise last as long as their clients.
+	streamsDone chan struct{}
+	closers     []func() error
+	http        *http.Server
+	ln          net.Listener
+	grpc        *grpc.Server
+	grpcLn      net.Listener
 }
 
-// New opens the store and builds the HTTP handlers; Serve starts them.
-func New(cfg Config, log *slog.Logger) (*Server, error) {
+// New opens the store, the event bus, the workspace metadata and the
+// tokens, and builds the HTTP and gRPC handlers; Serve starts them. On an
+// error everything opened so far is closed again.
+func New(cfg Config, log *slog.Logger) (_ *Server, err error) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -119,29 +167,133 @@ func New(cfg Config, log *slog.Logger) (*Server, error) {
 		limit = 256 << 20
 	}
 	debug.SetMemoryLimit(limit)
+	s := &Server{cfg: cfg, log: log, streamsDone: make(chan struct{})}
+	s.bg, s.bgStop = context.WithCancel(context.Background())
+	defer func() {
+		if err != nil {
+			s.closeAll()
+		}
+	}()
+
+	// Tracing first, so that everything after it may start spans.
+	if s.traceStop, err = tracing.Setup(s.bg, cfg.Tracing, log); err != nil {
+		return nil, fmt.Errorf("tracing: %w", err)
+	}
 	cfg.Store.Logger = log
-	st, err := store.Open(cfg.DataDir, cfg.Store)
-	if err != nil {
+	if s.Store, err = store.Open(cfg.DataDir, cfg.Store); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	s := &Server{cfg: cfg, log: log, Store: st, Engine: &query.Engine{Store: st}}
+	s.closers = append(s.closers, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		return s.Store.Close(ctx)
+	})
+	s.Engine = &query.Engine{Store: s.Store}
+
+	origin := events.DefaultOrigin()
+	if s.Bus, err = events.Open(cfg.Events, origin, log); err != nil {
+		return nil, fmt.Errorf("event bus: %w", err)
+	}
+	s.closers = append(s.closers, s.Bus.Close)
+	if err = events.CountEvents(s.bg, s.Bus, origin, log); err != nil {
+		return nil, err
+	}
+	if !cfg.Audit.Disabled {
+		if s.audit, err = audit.Start(s.bg, s.Bus, cfg.DataDir, audit.Options{MaxSize: cfg.Audit.MaxSize, MaxFiles: cfg.Audit.MaxFiles, Origin: origin, Log: log}); err != nil {
+			return nil, fmt.Errorf("audit log: %w", err)
+		}
+		s.closers = append(s.closers, s.audit.Close)
+	}
+
+	if s.Workspaces, err = workspace.Open(cfg.DataDir, workspace.Options{Bus: s.Bus, Data: s.Store, Log: log}); err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, s.Workspaces.Close)
+
+	tokensPath := cfg.Auth.TokensFile
+	if tokensPath == "" {
+		tokensPath = auth.DefaultTokensPath(cfg.DataDir)
+	}
+	if s.Tokens, err = auth.OpenTokenFile(tokensPath, auth.TokenFileOptions{Logger: log}); err != nil {
+		return nil, fmt.Errorf("tokens: %w", err)
+	}
+	s.closers = append(s.closers, s.Tokens.Close)
+	if s.guard, err = auth.NewGuard(auth.Options{
+		Auth: cfg.Auth, Overload: cfg.Overload, Tokens: s.Tokens,
+		Tenants: s.resolver(), RouteName: routeName, Logger: log,
+	}); err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+
+	var grpcOpts []grpc.ServerOption
+	if cfg.TLS.Enabled() {
+		if s.tls, _, err = ServerTLS(cfg.TLS, log); err != nil {
+			return nil, err
+		}
+		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(s.tls)))
+	}
 	s.http = &http.Server{
 		Handler:           s.Handler(),
+		TLSConfig:         s.tls,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
-	chunks := ingest.NewChunkService(st, ingest.ChunkConfig{
+	s.http.RegisterOnShutdown(s.endStreams)
+	chunks := ingest.NewChunkService(s.Store, ingest.ChunkConfig{
 		Limits:    &s.cfg.Limits,
 		Overrides: s.cfg.Overrides,
 		Tenants:   s.resolver(),
 		Logger:    log,
 	})
-	s.grpc = grpc.NewServer(chunks.ServerOptions()...)
+	grpcOpts = append(grpcOpts, chunks.ServerOptions()...)
+	grpcOpts = append(grpcOpts, tracing.GRPCServerOptions()...)
+	grpcOpts = append(grpcOpts,
+		grpc.ChainUnaryInterceptor(s.guard.UnaryServerInterceptor()),
+		grpc.ChainStreamInterceptor(s.guard.StreamServerInterceptor()))
+	s.grpc = grpc.NewServer(grpcOpts...)
 	chunks.Register(s.grpc)
+	workspace.RegisterGRPC(s.grpc, s.Workspaces, s.resolver())
+	stream.RegisterGRPC(s.grpc, s.streamOptions())
 	return s, nil
 }
 
-// Handler returns the HTTP routes.
+// endStreams closes the event streams once.
+func (s *Server) endStreams() {
+	select {
+	case <-s.streamsDone:
+	default:
+		close(s.streamsDone)
+	}
+}
+
+func (s *Server) streamOptions() stream.Options {
+	return stream.Options{Bus: s.Bus, Tenants: s.resolver(), Aliases: s.Workspaces.Aliases, Log: s.log, Done: s.streamsDone}
+}
+
+// closeAll closes what New opened, newest first.
+func (s *Server) closeAll() error {
+	s.endStreams()
+	s.bgStop()
+	var errs []error
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		if err := s.closers[i](); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	s.closers = nil
+	if s.traceStop != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.traceStop(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("flush traces: %w", err))
+		}
+		s.traceStop = nil
+	}
+	return errors.Join(errs...)
+}
+
+// resolver resolves the tenant of requests that passed the guard, which
+// has already put the authenticated tenant into X-Scope-OrgID.
 func (s *Server) resolver() tenant.Resolver {
 	return tenant.Resolver{Default: s.cfg.DefaultTenant, Required: s.cfg.RequireTenant}
 }
@@ -157,8 +309,11 @@ func (s *Server) Handler() http.Handler {
 		Logger:    s.log,
 	})
 	mux.Handle("/loki/api/v1/push", push)
-	api := &lokiapi.API{Engine: s.Engine, Store: s.Store, Limits: s.cfg.Query, Tenants: resolver, Log: s.log}
+	api := &lokiapi.API{Engine: s.Engine, Store: s.Store, Limits: s.cfg.Query, Tenants: resolver, Log: s.log, Events: s.Bus}
 	api.Register(mux)
+	(&workspace.HTTP{Service: s.Workspaces, Tenants: resolver, Log: s.log}).Register(mux)
+	mux.Handle(stream.Path, stream.NewSSE(s.streamOptions()))
+	(&auth.TokenAPI{Tokens: s.Tokens}).Register(mux)
 	mux.HandleFunc("/ready", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte("ready\n"))
 	})
@@ -182,7 +337,9 @@ func (s *Server) Handler() http.Handler {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
-	return withRequestMetrics(mux)
+	// Tracing outermost, so that the guard's refusals are traced and
+	// logged with the query ID too.
+	return tracing.HTTPMiddleware(withRequestMetrics(s.guard.Handler(mux)), routeName)
 }
 
 // withRequestMetrics counts requests and their latency by route.
@@ -205,6 +362,7 @@ var knownRoutes = map[string]bool{
 	"/loki/api/v1/index/volume_range": true, "/loki/api/v1/patterns": true, "/loki/api/v1/detected_labels": true,
 	"/loki/api/v1/detected_fields": true, "/loki/api/v1/format_query": true, "/loki/api/v1/status/buildinfo": true,
 	"/loki/api/v1/drilldown-limits": true, "/ready": true, "/metrics": true, "/flush": true,
+	"/api/v1/workspaces": true, "/api/v1/events": true, "/api/v1/tokens": true,
 }
 
 // routeName keeps metric cardinality bounded: label names in paths are
@@ -217,6 +375,10 @@ func routeName(p string) string {
 		return "/loki/api/v1/detected_field/:name/values"
 	case knownRoutes[p]:
 		return p
+	case strings.HasPrefix(p, "/api/v1/workspaces/"):
+		return "/api/v1/workspaces/:name"
+	case strings.HasPrefix(p, "/api/v1/tokens/"):
+		return "/api/v1/tokens/:id"
 	case strings.HasPrefix(p, "/debug/pprof/"):
 		return "/debug/pprof/"
 	}
@@ -232,6 +394,16 @@ func (w *statusWriter) WriteHeader(code int) {
 	w.code = code
 	w.ResponseWriter.WriteHeader(code)
 }
+
+// Flush lets server-sent events through; Unwrap lets
+// http.ResponseController reach Hijack for live tail's WebSocket.
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // Listen binds the HTTP and gRPC addresses; Addr and GRPCAddr report
 // them (useful with port 0).
@@ -264,9 +436,15 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 	}
 	errc := make(chan error, 2)
-	go func() { errc <- s.http.Serve(s.ln) }()
+	go func() {
+		if s.tls != nil {
+			errc <- s.http.ServeTLS(s.ln, "", "")
+			return
+		}
+		errc <- s.http.Serve(s.ln)
+	}()
 	go func() { errc <- s.grpc.Serve(s.grpcLn) }()
-	s.log.Info("logsift is serving", "http", s.Addr(), "grpc", s.GRPCAddr(), "data_dir", s.cfg.DataDir)
+	s.log.Info("logsift is serving", "http", s.Addr(), "grpc", s.GRPCAddr(), "tls", s.tls != nil, "data_dir", s.cfg.DataDir)
 	var serveErr error
 	select {
 	case <-ctx.Done():
@@ -280,6 +458,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	// GracefulStop waits for agents' streams, which never end by
 	// themselves; give them a moment, then stop hard. Unacknowledged
 	// chunks are resent by the agents.
+	s.endStreams()
 	stopped := make(chan struct{})
 	go func() { s.grpc.GracefulStop(); close(stopped) }()
 	select {
@@ -287,11 +466,15 @@ func (s *Server) Serve(ctx context.Context) error {
 	case <-time.After(2 * time.Second):
 		s.grpc.Stop()
 	}
-	if err := s.Store.Close(shutdownCtx); err != nil {
-		return errors.Join(serveErr, fmt.Errorf("close store: %w", err))
+	if err := s.closeAll(); err != nil {
+		return errors.Join(serveErr, fmt.Errorf("close: %w", err))
 	}
 	if errors.Is(serveErr, http.ErrServerClosed) {
 		serveErr = nil
 	}
 	return serveErr
 }
+
+// Close releases what New opened, for a server that never served (Serve
+// closes everything itself when it returns).
+func (s *Server) Close() error { return s.closeAll() }

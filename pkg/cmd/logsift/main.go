@@ -3,6 +3,8 @@
 //	logsift serve [-config.file F] [flags]   run the server
 //	logsift demo  [flags]                    run the server on a fresh data
 //	                                         directory with sample logs loaded
+//	logsift workspace ls|create|show|...     manage workspaces on a server
+//	logsift token create|ls|revoke           manage API tokens
 package main
 
 import (
@@ -21,6 +23,8 @@ const usage = `logsift: a log platform for people who live in Grafana
 Usage:
   logsift serve [flags]   run the server (Loki-compatible API on :3100)
   logsift demo  [flags]   run the server with sample logs, on a fresh data directory
+  logsift workspace ...   list, create, show, rename, delete workspaces; cancel imports
+  logsift token ...       create, list and revoke API tokens
   logsift help            this text
 
 Run "logsift <command> -h" for the flags of a command.
@@ -39,6 +43,10 @@ func main() {
 		err = runServe(ctx, os.Args[2:])
 	case "demo":
 		err = runDemo(ctx, os.Args[2:])
+	case "workspace", "workspaces", "ws":
+		err = runWorkspace(ctx, os.Args[2:])
+	case "token", "tokens":
+		err = runToken(ctx, os.Args[2:])
 	case "help", "-h", "--help":
 		fmt.Print(usage)
 		return

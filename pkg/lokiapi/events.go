@@ -1,0 +1,76 @@
+package lokiapi
+
+import (
+	"context"
+	"time"
+
+	"github.com/logsift/logsift/pkg/events"
+	"github.com/logsift/logsift/pkg/query"
+	"github.com/logsift/logsift/pkg/tracing"
+)
+
+// searchEvent publishes the search events of one query: requested when it
+// starts, then completed or failed with its duration and result size.
+type searchEvent struct {
+	a      *API
+	ctx    context.Context
+	tenant string
+	query  string
+	id     string
+	start  time.Time
+}
+
+func (a *API) searchEvents(ctx context.Context, tenantID, q string) *searchEvent {
+	if a.Events == nil {
+		return nil
+	}
+	id, ok := tracing.QueryIDFromContext(ctx)
+	if !ok {
+		id = tracing.NewQueryID()
+	}
+	s := &searchEvent{a: a, ctx: ctx, tenant: tenantID, query: q, id: id, start: time.Now()}
+	s.publish(events.SearchRequested, &events.Search{QueryID: id, Query: q})
+	return s
+}
+
+// done publishes the outcome. Results counts log lines, or series of a
+// metric query.
+func (s *searchEvent) done(res *query.Result, err error) {
+	if s == nil {
+		return
+	}
+	ev := &events.Search{QueryID: s.id, Query: s.query, Duration: time.Since(s.start)}
+	if err != nil {
+		ev.Error = err.Error()
+		s.publish(events.SearchFailed, ev)
+		return
+	}
+	ev.Results = resultCount(res)
+	ev.Bytes = res.Stats.DecompressedBytes + res.Stats.HeadChunkBytes
+	s.publish(events.SearchCompleted, ev)
+}
+
+func (s *searchEvent) publish(t events.Type, payload *events.Search) {
+	// The bus never blocks a publisher; an error means it is closed, which
+	// only happens at shutdown.
+	_ = s.a.Events.Publish(context.WithoutCancel(s.ctx), &events.Event{
+		Type: t, Time: time.Now(), Tenant: s.tenant,
+		Actor: events.ActorFromContext(s.ctx), Search: payload,
+	})
+}
+
+func resultCount(res *query.Result) int {
+	switch res.Type {
+	case query.ResultStreams:
+		n := 0
+		for _, st := range res.Streams {
+			n += len(st.Entries)
+		}
+		return n
+	case query.ResultMatrix:
+		return len(res.Matrix)
+	case query.ResultVector:
+		return len(res.Vector)
+	}
+	return 1
+}
