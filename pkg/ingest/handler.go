@@ -13,10 +13,12 @@ import (
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
+	"go.opentelemetry.io/otel/attribute"
 	"golang.org/x/time/rate"
 
 	"github.com/logsift/logsift/pkg/store"
 	"github.com/logsift/logsift/pkg/tenant"
+	"github.com/logsift/logsift/pkg/tracing"
 )
 
 // Appender is where validated streams go; it returns only once they are
@@ -196,7 +198,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (int, string, st
 		return http.StatusUnsupportedMediaType, err.Error(), tenantID
 	}
 
+	_, span := tracing.Start(r.Context(), "ingest.decode")
 	req, release, err := h.decode(r, format)
+	tracing.End(span, err)
 	defer release()
 	if err != nil {
 		var tl *TooLargeError
@@ -233,7 +237,12 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) (int, string, st
 		if lim.DiscoverLogLevels {
 			discoverLevels(streams)
 		}
-		if err := h.app.Append(r.Context(), tenantID, streams); err != nil {
+		// The append span covers the WAL write and its fsync: the part of a
+		// push that waits for the disk.
+		actx, span := tracing.Start(r.Context(), "ingest.append", attribute.Int("lines", lines), attribute.Int("bytes", bytes), attribute.Int("streams", len(streams)))
+		err := h.app.Append(actx, tenantID, streams)
+		tracing.End(span, err)
+		if err != nil {
 			return h.appendFailed(err, rep, streams, lines, bytes), appendMessage(err, rep), tenantID
 		}
 	}

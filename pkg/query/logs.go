@@ -24,6 +24,7 @@ import (
 	"github.com/logsift/logsift/pkg/logql"
 	"github.com/logsift/logsift/pkg/pipeline"
 	"github.com/logsift/logsift/pkg/store"
+	"github.com/logsift/logsift/pkg/tracing"
 )
 
 // Direction is the order of log results.
@@ -108,7 +109,14 @@ type source struct {
 }
 
 // Logs runs a log query.
-func (e *Engine) Logs(ctx context.Context, req LogRequest) (*LogResult, error) {
+func (e *Engine) Logs(ctx context.Context, req LogRequest) (res *LogResult, err error) {
+	ctx, span := tracing.Start(ctx, "query.logs")
+	defer func() {
+		if res != nil {
+			span.SetAttributes(statsAttributes(&res.Stats)...)
+		}
+		tracing.End(span, err)
+	}()
 	start := time.Now()
 	if req.Limit <= 0 {
 		return nil, fmt.Errorf("limit must be positive")
@@ -185,7 +193,7 @@ func (e *Engine) Logs(ctx context.Context, req LogRequest) (*LogResult, error) {
 	for _, s := range stats {
 		st.add(s)
 	}
-	res := &LogResult{Streams: col.result(req.Direction)}
+	res = &LogResult{Streams: col.result(req.Direction)}
 	st.Duplicates = col.dups
 	for _, s := range res.Streams {
 		st.EntriesReturned += int64(len(s.Entries))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/logsift/logsift/pkg/labels"
 	"github.com/logsift/logsift/pkg/logql"
+	"github.com/logsift/logsift/pkg/tracing"
 )
 
 // Point is the value of a series at one evaluation time.
@@ -92,7 +93,14 @@ type evaluator struct {
 	root   logql.SampleExpr
 }
 
-func (e *Engine) execMetric(ctx context.Context, p Params, expr logql.SampleExpr) (*Result, error) {
+func (e *Engine) execMetric(ctx context.Context, p Params, expr logql.SampleExpr) (res *Result, err error) {
+	ctx, span := tracing.Start(ctx, "query.metric")
+	defer func() {
+		if res != nil {
+			span.SetAttributes(statsAttributes(&res.Stats)...)
+		}
+		tracing.End(span, err)
+	}()
 	start := time.Now()
 	ev, err := newEvaluator(e, p, expr)
 	if err != nil {
@@ -105,7 +113,7 @@ func (e *Engine) execMetric(ctx context.Context, p Params, expr logql.SampleExpr
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	res, err := ev.result(m)
+	res, err = ev.result(m)
 	if err != nil {
 		return nil, err
 	}

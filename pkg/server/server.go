@@ -189,6 +189,7 @@ func New(cfg Config, log *slog.Logger) (_ *Server, err error) {
 		return s.Store.Close(ctx)
 	})
 	s.Engine = &query.Engine{Store: s.Store}
+	s.registerStoreGauges()
 
 	origin := events.DefaultOrigin()
 	if s.Bus, err = events.Open(cfg.Events, origin, log); err != nil {

@@ -256,6 +256,19 @@ func TestServerWiring(t *testing.T) {
 	}
 	conn.Close(websocket.StatusNormalClosure, "")
 
+	// /metrics (open to scrapers) shows the store, the queries and the
+	// events.
+	code, body = do(t, "GET", r.url+"/metrics", "", "", nil)
+	if code != http.StatusOK {
+		t.Fatalf("/metrics: %d", code)
+	}
+	for _, want := range []string{"logsift_store_disk_bytes ", "logsift_store_head_bytes ", `logsift_query_duration_seconds_bucket{kind="logs",status="ok"`,
+		`logsift_events_total{type="search.completed"}`, `logsift_events_total{type="workspace.created"}`, "logsift_auth_requests_total", "go_goroutines "} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+
 	// Restart: the workspace and the data are still there.
 	sseCancel()
 	r.stop()
