@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -97,8 +98,19 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 
 // NewOutput builds the configured output.
 func NewOutput(cfg *config.Config, log *slog.Logger) (ship.Output, error) {
+	return newOutput(cfg, log, nil)
+}
+
+// newOutput builds the configured output; onRefused, when set, hears of
+// every refusal of the credentials.
+func newOutput(cfg *config.Config, log *slog.Logger, onRefused func(error)) (ship.Output, error) {
 	o := cfg.Output
 	bo := ship.Backoff{Min: o.MinBackoff, Max: o.MaxBackoff}
+	token, err := o.ResolveToken()
+	if err != nil {
+		return nil, err
+	}
+	warnPlaintextToken(cfg, token, log)
 	switch o.Type {
 	case "loki":
 		var hc *http.Client
@@ -110,21 +122,51 @@ func NewOutput(cfg *config.Config, log *slog.Logger) (ship.Output, error) {
 			hc = &http.Client{Timeout: o.Timeout, Transport: &http.Transport{TLSClientConfig: tc, Proxy: http.ProxyFromEnvironment}}
 		}
 		return ship.NewLokiOutput(ship.LokiOptions{
-			URL: o.URL, Tenant: o.Tenant, HTTP: hc, Timeout: o.Timeout,
+			URL: o.URL, Tenant: o.Tenant, Token: token, OnRefused: onRefused, HTTP: hc, Timeout: o.Timeout,
 			BatchBytes: int(o.BatchBytes), Backoff: bo, Logger: log,
 		})
 	default:
-		var tc *tls.Config
-		if o.TLS.Enabled {
-			var err error
-			if tc, err = tlsConfig(o.TLS); err != nil {
-				return nil, err
-			}
+		gopts, err := grpcOptions(cfg, token, log)
+		if err != nil {
+			return nil, err
 		}
-		return ship.NewGRPCOutput(ship.GRPCOptions{
-			Address: o.URL, Tenant: o.Tenant, TLS: tc, MaxInflight: o.MaxInflight,
-			MaxChunkBytes: int(o.MaxChunkBytes), Backoff: bo, Logger: log,
-		})
+		gopts.OnRefused = onRefused
+		return ship.NewGRPCOutput(gopts)
+	}
+}
+
+// grpcOptions are the gRPC output's options; run tracking dials the same
+// server with them.
+func grpcOptions(cfg *config.Config, token string, log *slog.Logger) (ship.GRPCOptions, error) {
+	o := cfg.Output
+	var tc *tls.Config
+	if o.TLS.Enabled {
+		var err error
+		if tc, err = tlsConfig(o.TLS); err != nil {
+			return ship.GRPCOptions{}, err
+		}
+	}
+	return ship.GRPCOptions{
+		Address: o.URL, Tenant: o.Tenant, TLS: tc, Token: token, MaxInflight: o.MaxInflight,
+		MaxChunkBytes: int(o.MaxChunkBytes), Backoff: ship.Backoff{Min: o.MinBackoff, Max: o.MaxBackoff}, Logger: log,
+	}, nil
+}
+
+// warnPlaintextToken warns once per output when a token goes over a
+// network without TLS. Like Promtail, Alloy and Loki's clients the agent
+// sends it anyway: the server may be behind a TLS-terminating proxy on the
+// same network, and refusing would only push people to drop the token.
+func warnPlaintextToken(cfg *config.Config, token string, log *slog.Logger) {
+	o := cfg.Output
+	if token == "" {
+		return
+	}
+	plain := !o.TLS.Enabled
+	if o.Type == "loki" {
+		plain = strings.HasPrefix(strings.ToLower(o.URL), "http://")
+	}
+	if plain && ship.PlaintextRisk(o.URL) {
+		log.Warn("sending the API token without TLS to a non-loopback address: anyone on the network path can read it; enable output.tls (or use an https:// URL)", "url", o.URL)
 	}
 }
 

@@ -58,7 +58,14 @@ type Output struct {
 	URL string `yaml:"url"`
 	// Tenant is sent as X-Scope-OrgID; empty sends none.
 	Tenant string `yaml:"tenant"`
-	TLS    TLS    `yaml:"tls"`
+	// Token is an API token sent with every call: gRPC metadata
+	// "authorization: Bearer <token>", or the Authorization header of the
+	// Loki output. TokenFile names a file holding it instead (read once at
+	// start, surrounding white space trimmed), which keeps the secret out
+	// of the configuration; the two are mutually exclusive.
+	Token     string `yaml:"token"`
+	TokenFile string `yaml:"token_file"`
+	TLS       TLS    `yaml:"tls"`
 	// MaxInflight bounds chunks sent and not yet acknowledged (logsift).
 	MaxInflight int `yaml:"max_inflight"`
 	// MaxChunkBytes is the largest chunk the server accepts (logsift).
@@ -251,6 +258,7 @@ func (c *Config) resolve(base string) {
 	c.Spool.Dir = abs(c.Spool.Dir)
 	c.Spool.DeadLetterDir = abs(c.Spool.DeadLetterDir)
 	c.Positions.File = abs(c.Positions.File)
+	c.Output.TokenFile = abs(c.Output.TokenFile)
 	for i := range c.Files {
 		for j := range c.Files[i].Paths {
 			c.Files[i].Paths[j] = abs(c.Files[i].Paths[j])
@@ -295,6 +303,18 @@ func (c *Config) validate(name string, root *yaml.Node) Errors {
 	if o.Tenant != "" {
 		if err := tenant.Validate(o.Tenant); err != nil {
 			add([]any{"output", "tenant"}, "%v", err)
+		}
+	}
+	switch {
+	case o.Token != "" && o.TokenFile != "":
+		add([]any{"output", "token_file"}, "token and token_file are mutually exclusive; keep one")
+	case o.Token != "":
+		if err := CheckToken(o.Token); err != nil {
+			add([]any{"output", "token"}, "%v", err)
+		}
+	case o.TokenFile != "":
+		if _, err := ReadTokenFile(o.TokenFile); err != nil {
+			add([]any{"output", "token_file"}, "%v", err)
 		}
 	}
 	if o.TLS.CAFile != "" {
@@ -410,6 +430,77 @@ func (c *Config) validate(name string, root *yaml.Node) Errors {
 		add([]any{"log", "format"}, "%q: use text or json", c.Log.Format)
 	}
 	return errs
+}
+
+// maxTokenFileBytes bounds what is read from a token file: a token is
+// short, and a wrong path (a log file, a device) must not be read whole.
+const maxTokenFileBytes = 64 << 10
+
+// ReadTokenFile reads an API token from a file, trimming surrounding white
+// space (an editor's trailing newline), and checks it.
+func ReadTokenFile(path string) (string, error) {
+	// Only regular files: opening a FIFO or a terminal would block.
+	if fi, err := os.Stat(path); err != nil {
+		return "", fmt.Errorf("read token file: %w", err)
+	} else if !fi.Mode().IsRegular() {
+		return "", fmt.Errorf("token file %s is not a regular file", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", fmt.Errorf("read token file: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxTokenFileBytes+1))
+	if err != nil {
+		return "", fmt.Errorf("read token file %s: %w", path, err)
+	}
+	if len(b) > maxTokenFileBytes {
+		return "", fmt.Errorf("token file %s is over %d KiB; is it the right file?", path, maxTokenFileBytes>>10)
+	}
+	tok := strings.TrimSpace(string(b))
+	if tok == "" {
+		return "", fmt.Errorf("token file %s is empty", path)
+	}
+	if err := CheckToken(tok); err != nil {
+		return "", fmt.Errorf("token file %s: %w", path, err)
+	}
+	return tok, nil
+}
+
+// CheckToken accepts any token an HTTP header can carry as one value:
+// visible ASCII without spaces. logsift's own tokens start with "lsk_",
+// but the Loki output may talk to servers with tokens of their own.
+func CheckToken(tok string) error {
+	if tok == "" {
+		return errors.New("the token is empty")
+	}
+	if len(tok) > 4096 {
+		return fmt.Errorf("the token is %d bytes long; at most 4096", len(tok))
+	}
+	for i := 0; i < len(tok); i++ {
+		if c := tok[i]; c <= ' ' || c >= 0x7f {
+			// Never echo the token: it is a secret.
+			return fmt.Errorf("the token has a space, control or non-ASCII character at byte %d; a token is one word of visible ASCII", i)
+		}
+	}
+	return nil
+}
+
+// ResolveToken returns the token to send: Token, or the content of
+// TokenFile; "" when neither is set.
+func (o *Output) ResolveToken() (string, error) {
+	switch {
+	case o.Token != "" && o.TokenFile != "":
+		return "", errors.New("output.token and output.token_file are mutually exclusive")
+	case o.Token != "":
+		if err := CheckToken(o.Token); err != nil {
+			return "", err
+		}
+		return o.Token, nil
+	case o.TokenFile != "":
+		return ReadTokenFile(o.TokenFile)
+	}
+	return "", nil
 }
 
 func validPort(p string) bool {

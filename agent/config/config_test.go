@@ -1,6 +1,9 @@
 package config
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -108,4 +111,52 @@ func FuzzParse(f *testing.F) {
 			t.Fatal("accepted a config without output or files")
 		}
 	})
+}
+
+func TestTokenSettings(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	write("good.token", "\n  lsk_abc123  \n")
+	write("empty.token", " \n\t\n")
+	write("spaced.token", "lsk_abc def\n")
+	base := "output: {url: 'h:1'%s}\nfiles: [{paths: [/a]}]\n"
+
+	// token_file is resolved against the configuration's directory and
+	// read trimmed.
+	cfg, err := Parse(filepath.Join(dir, "agent.yaml"), []byte(fmt.Sprintf(base, ", token_file: good.token")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := cfg.Output.ResolveToken(); err != nil || tok != "lsk_abc123" || cfg.Output.TokenFile != filepath.Join(dir, "good.token") {
+		t.Fatalf("token %q (%v) from %q", tok, err, cfg.Output.TokenFile)
+	}
+	cfg, err = Parse(filepath.Join(dir, "agent.yaml"), []byte(fmt.Sprintf(base, ", token: lsk_inline")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok, err := cfg.Output.ResolveToken(); err != nil || tok != "lsk_inline" {
+		t.Fatalf("token %q (%v)", tok, err)
+	}
+
+	for _, c := range []struct{ extra, want string }{
+		{", token: lsk_a, token_file: good.token", "output.token_file: token and token_file are mutually exclusive"},
+		{", token_file: missing.token", "output.token_file: read token file: stat " + filepath.Join(dir, "missing.token") + ": no such file"},
+		{", token_file: empty.token", "is empty"},
+		{", token_file: spaced.token", "has a space, control or non-ASCII character at byte 7"},
+		{", token: 'lsk_a b'", "output.token: the token has a space"},
+	} {
+		_, err := Parse(filepath.Join(dir, "agent.yaml"), []byte(fmt.Sprintf(base, c.extra)))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", c.extra, err, c.want)
+		}
+		if err != nil && strings.Contains(err.Error(), "lsk_a b") {
+			t.Errorf("the error quotes the token: %v", err)
+		}
+	}
 }

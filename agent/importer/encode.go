@@ -57,14 +57,19 @@ func (e *encoders) loop() {
 			job.fail(fmt.Sprintf("cannot build a chunk: %v", err))
 			continue
 		}
+		// Ship can fail after queueing the chunk (its context ended while
+		// it waited for the fsync); the chunk may still be delivered and
+		// acknowledged later, so the two paths share one Done.
 		e.acks.Add(1)
+		var once sync.Once
+		done := func() { once.Do(e.acks.Done) }
 		err = e.imp.sink.Ship(e.ctx, data, func() {
 			e.imp.prog.acked.Add(1)
 			job.acked()
-			e.acks.Done()
+			done()
 		})
 		if err != nil {
-			e.acks.Done()
+			done()
 			e.cancel(fmt.Errorf("import: shipping a chunk of %s: %w", job.path, err))
 			continue
 		}

@@ -105,7 +105,25 @@ const (
 // every chunk is acknowledged (or ctx ends). Problems with single files
 // do not stop the import; they are listed in the summary.
 func Run(ctx context.Context, opts Options, sink ship.Shipper) (*Summary, error) {
-	start := time.Now()
+	i, err := Prepare(opts, sink)
+	if err != nil {
+		return nil, err
+	}
+	return i.Run(ctx)
+}
+
+// Import is a prepared import: options checked and sources listed, so
+// that its totals are known (and can be announced to the server) before
+// anything is read. Progress and Problems may be called from any goroutine
+// while Run runs.
+type Import struct {
+	imp  *importer
+	srcs []source
+	ran  atomic.Bool
+}
+
+// Prepare checks the options and lists the sources, expanding folders.
+func Prepare(opts Options, sink ship.Shipper) (*Import, error) {
 	imp, err := newImport(opts, sink)
 	if err != nil {
 		return nil, err
@@ -118,9 +136,26 @@ func Run(ctx context.Context, opts Options, sink ship.Shipper) (*Summary, error)
 		imp.prog.totalBytes += s.size
 	}
 	imp.prog.totalFiles = len(srcs)
-	imp.prog.start(opts.Progress)
+	return &Import{imp: imp, srcs: srcs}, nil
+}
 
-	err = imp.run(ctx, srcs)
+// Planned returns the number of top-level files (folders expanded) and
+// their total size on disk.
+func (i *Import) Planned() (files int, bytes int64) {
+	return i.imp.prog.totalFiles, i.imp.prog.totalBytes
+}
+
+// Run imports the prepared sources and returns once every chunk is
+// acknowledged (or ctx ends: then with context.Cause(ctx) as error). It
+// runs once.
+func (i *Import) Run(ctx context.Context) (*Summary, error) {
+	if !i.ran.CompareAndSwap(false, true) {
+		return nil, errors.New("import: Run called twice")
+	}
+	imp := i.imp
+	start := time.Now()
+	imp.prog.start(imp.opts.Progress)
+	err := imp.run(ctx, i.srcs)
 	imp.prog.stop()
 	sum := imp.summary(time.Since(start))
 	if serr := imp.state.save(); serr != nil && err == nil {
@@ -128,6 +163,55 @@ func Run(ctx context.Context, opts Options, sink ship.Shipper) (*Summary, error)
 	}
 	imp.logSummary(sum, err)
 	return sum, err
+}
+
+// Progress is a snapshot of an import's counters, all absolute.
+type Progress struct {
+	Files     int64 // top-level files (folders expanded)
+	FilesDone int64 // top-level files read to their end
+	Bytes     int64 // their size on disk
+	BytesDone int64 // bytes read from them (compressed bytes for archives), at most Bytes
+	Lines     int64 // lines read
+	Entries   int64 // entries (records) shipped
+	Chunks    int64 // chunks acknowledged by the server
+	Problems  int   // files and members skipped or failed so far
+}
+
+// Progress returns the counters now.
+func (i *Import) Progress() Progress {
+	imp := i.imp
+	imp.mu.Lock()
+	problems := len(imp.problems)
+	imp.mu.Unlock()
+	total := imp.prog.totalBytes
+	return Progress{
+		Files:     int64(imp.prog.totalFiles),
+		FilesDone: imp.prog.filesDone.Load(),
+		Bytes:     total,
+		BytesDone: min(imp.prog.readBytes.Load(), total),
+		Lines:     imp.lines.Load(),
+		Entries:   imp.entries.Load(),
+		Chunks:    imp.prog.acked.Load(),
+		Problems:  problems,
+	}
+}
+
+// Problems returns the problems reported so far, from the from-th on, in
+// the order they were found.
+func (i *Import) Problems(from int) []Problem {
+	imp := i.imp
+	imp.mu.Lock()
+	defer imp.mu.Unlock()
+	if from < 0 || from >= len(imp.problems) {
+		return nil
+	}
+	return append([]Problem(nil), imp.problems[from:]...)
+}
+
+// Note prints a line on the progress output (above the bar on a
+// terminal), for what the caller of an import has to say about it.
+func (i *Import) Note(format string, args ...any) {
+	i.imp.prog.printLine(fmt.Sprintf(format, args...))
 }
 
 type importer struct {

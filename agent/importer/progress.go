@@ -102,6 +102,15 @@ func (p *progress) render() {
 
 // printProblem prints one problem line, above the bar on a terminal.
 func (p *progress) printProblem(pr Problem) {
+	tag := "skipped"
+	if pr.Failed {
+		tag = "failed"
+	}
+	p.printLine(fmt.Sprintf("%s %s: %s", tag, pr.File, pr.Reason))
+}
+
+// printLine prints one line, above the bar on a terminal.
+func (p *progress) printLine(line string) {
 	if p == nil || p.w == nil {
 		return
 	}
@@ -110,11 +119,7 @@ func (p *progress) printProblem(pr Problem) {
 	if p.bar != nil {
 		_ = p.bar.Clear()
 	}
-	tag := "skipped"
-	if pr.Failed {
-		tag = "failed"
-	}
-	fmt.Fprintf(p.w, "%s %s: %s\n", tag, pr.File, pr.Reason)
+	fmt.Fprintln(p.w, line)
 }
 
 func (p *progress) stop() {

@@ -34,6 +34,14 @@ type GRPCOptions struct {
 	Tenant string
 	// TLS enables TLS with this configuration; nil means plaintext.
 	TLS *tls.Config
+	// Token, when set, is sent as "authorization: Bearer <token>" metadata
+	// on every call.
+	Token string
+	// OnRefused, when set, is called each time the server refuses the
+	// credentials (Unauthenticated, PermissionDenied) with a *RefusedError.
+	// The output keeps the chunks and retries either way; an import uses
+	// the hook to stop with a clear message instead of retrying forever.
+	OnRefused func(error)
 	// MaxInflight bounds chunks sent and not yet answered; default 8.
 	MaxInflight int
 	// MaxChunkBytes is the largest chunk the server takes (its
@@ -75,16 +83,30 @@ func NewGRPCOutput(opts GRPCOptions) (*GRPCOutput, error) {
 	return &GRPCOutput{opts: opts, log: opts.Logger}, nil
 }
 
-func (o *GRPCOutput) run(ctx context.Context, s *Spool) {
+// DialGRPC returns a client connection to opts.Address with the options'
+// TLS, token and dial options; the import's run tracking uses it to reach
+// the workspace service on the same server as the chunk stream.
+func DialGRPC(opts GRPCOptions) (*grpc.ClientConn, error) {
 	creds := insecure.NewCredentials()
-	if o.opts.TLS != nil {
-		creds = credentials.NewTLS(o.opts.TLS)
+	if opts.TLS != nil {
+		creds = credentials.NewTLS(opts.TLS)
 	}
-	dopts := append([]grpc.DialOption{
+	maxChunk := opts.MaxChunkBytes
+	if maxChunk <= 0 {
+		maxChunk = 16 << 20
+	}
+	dopts := []grpc.DialOption{
 		grpc.WithTransportCredentials(creds),
-		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(o.opts.MaxChunkBytes + 64<<10)),
-	}, o.opts.DialOptions...)
-	conn, err := grpc.NewClient(o.opts.Address, dopts...)
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(maxChunk + 64<<10)),
+	}
+	if opts.Token != "" {
+		dopts = append(dopts, grpc.WithPerRPCCredentials(bearerCreds{token: opts.Token}))
+	}
+	return grpc.NewClient(opts.Address, append(dopts, opts.DialOptions...)...)
+}
+
+func (o *GRPCOutput) run(ctx context.Context, s *Spool) {
+	conn, err := DialGRPC(o.opts)
 	if err != nil {
 		// Only a malformed target gets here; config validation catches it
 		// first. Keep the chunks and say so until stopped.
@@ -106,7 +128,14 @@ func (o *GRPCOutput) run(ctx context.Context, s *Spool) {
 		s.m.errors.Inc()
 		wait := max(o.opts.Backoff.delay(attempt), s.pausedFor())
 		attempt++
-		o.log.Warn("chunk stream to the server failed; retrying", "address", o.opts.Address, "err", err, "retry_in", wait.Round(time.Millisecond))
+		if re := RefusedFromGRPC(err, o.opts.Token != ""); re != nil {
+			o.log.Error("chunk stream refused; chunks stay in the spool and are retried", "address", o.opts.Address, "err", re.Error(), "retry_in", wait.Round(time.Millisecond))
+			if o.opts.OnRefused != nil {
+				o.opts.OnRefused(re)
+			}
+		} else {
+			o.log.Warn("chunk stream to the server failed; retrying", "address", o.opts.Address, "err", err, "retry_in", wait.Round(time.Millisecond))
+		}
 		if !sleep(ctx, wait) {
 			return
 		}

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/logsift/logsift/pkg/chunk"
@@ -21,6 +22,12 @@ type LokiOptions struct {
 	URL string
 	// Tenant is sent as X-Scope-OrgID; empty sends none.
 	Tenant string
+	// Token, when set, is sent as "Authorization: Bearer <token>".
+	Token string
+	// OnRefused, when set, is called with a *RefusedError each time the
+	// server answers 401 or 403; the chunks stay in the spool and are
+	// retried either way.
+	OnRefused func(error)
 	// PushPath overrides /loki/api/v1/push.
 	PushPath string
 	// HTTP is the client; nil means one with Timeout.
@@ -71,6 +78,15 @@ func NewLokiOutput(opts LokiOptions) (*LokiOutput, error) {
 	if hc == nil {
 		hc = &http.Client{Timeout: opts.Timeout}
 	}
+	if opts.Token != "" {
+		c := *hc
+		base := c.Transport
+		if base == nil {
+			base = http.DefaultTransport
+		}
+		c.Transport = &bearerTransport{base: base, token: opts.Token}
+		hc = &c
+	}
 	return &LokiOutput{
 		opts:   opts,
 		client: &lokiclient.Client{URL: opts.URL, Tenant: opts.Tenant, HTTP: hc, PushPath: opts.PushPath},
@@ -114,6 +130,25 @@ func (o *LokiOutput) run(ctx context.Context, s *Spool) {
 			return
 		}
 		var se *lokiclient.StatusError
+		if errors.As(err, &se) && (se.Code == http.StatusUnauthorized || se.Code == http.StatusForbidden) {
+			// The credentials' fault, not the data's: keep the chunks
+			// (dead-lettering them would lose every chunk to a typo in a
+			// token) and retry at the slowest pace.
+			re := &RefusedError{Forbidden: se.Code == http.StatusForbidden, HasToken: o.opts.Token != "", Detail: strings.TrimSpace(se.Body)}
+			wait := o.opts.Backoff.delay(attempt)
+			attempt++
+			s.m.errors.Inc()
+			s.m.retried.Add(len(kept))
+			o.log.Error("push to Loki refused; chunks stay in the spool and are retried", "url", o.opts.URL, "err", re.Error(), "retry_in", wait.Round(time.Millisecond))
+			s.requeue(kept...)
+			if o.opts.OnRefused != nil {
+				o.opts.OnRefused(re)
+			}
+			if !sleep(ctx, wait) {
+				return
+			}
+			continue
+		}
 		if errors.As(err, &se) && se.Code/100 == 4 && se.Code != http.StatusTooManyRequests && se.Code != http.StatusRequestTimeout {
 			for _, r := range kept {
 				s.deadLetter(r, nil, fmt.Sprintf("push answered %d: %s", se.Code, se.Body))

@@ -17,6 +17,7 @@ import "github.com/VictoriaMetrics/metrics"
 //	logsift_agent_chunks_rejected_total         refused for good, dead-lettered
 //	logsift_agent_dead_letter_dropped_total     refused and not kept (folder full)
 //	logsift_agent_ship_errors_total             connection and stream failures
+//	logsift_agent_chunks_dropped_total          unsent chunks discarded (cancelled import)
 //	logsift_agent_ack_latency_seconds           spooled to acknowledged
 type spoolMetrics struct {
 	spooled, spooledBytes *metrics.Counter
@@ -27,6 +28,7 @@ type spoolMetrics struct {
 	acked, duplicates     *metrics.Counter
 	retried, rejected     *metrics.Counter
 	deadDropped, errors   *metrics.Counter
+	dropped               *metrics.Counter
 	ackLatency            *metrics.Histogram
 }
 
@@ -46,6 +48,7 @@ func newSpoolMetrics(set *metrics.Set, s *Spool) *spoolMetrics {
 		rejected:     set.GetOrCreateCounter(`logsift_agent_chunks_rejected_total`),
 		deadDropped:  set.GetOrCreateCounter(`logsift_agent_dead_letter_dropped_total`),
 		errors:       set.GetOrCreateCounter(`logsift_agent_ship_errors_total`),
+		dropped:      set.GetOrCreateCounter(`logsift_agent_chunks_dropped_total`),
 		ackLatency:   set.GetOrCreateHistogram(`logsift_agent_ack_latency_seconds`),
 	}
 }

@@ -54,6 +54,10 @@ func (b Backoff) delay(attempt int) time.Duration {
 	return half + time.Duration(rand.Int64N(int64(half)+1))
 }
 
+// Delay is the wait before retry number attempt (0-based), for callers
+// outside the package that pace their own retries.
+func (b Backoff) Delay(attempt int) time.Duration { return b.delay(attempt) }
+
 // sleep waits d or until ctx ends; it reports whether the full wait passed.
 func sleep(ctx context.Context, d time.Duration) bool {
 	if d <= 0 {

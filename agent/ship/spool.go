@@ -115,6 +115,7 @@ type Spool struct {
 	pending  []*record // durable, waiting for the output, by id
 	pause    time.Time // the output sends nothing before this
 	closed   bool
+	dropping bool          // Drop was called: nothing more is handed to the output
 	spaceCh  chan struct{} // closed and replaced when space is freed
 	availCh  chan struct{} // closed and replaced when pending gains records
 	idleCh   chan struct{} // closed and replaced when live drops
@@ -636,6 +637,47 @@ func (s *Spool) Flush(ctx context.Context) error {
 	}
 }
 
+// Drop stops sending and discards every chunk the output has not taken
+// yet, then waits until ctx ends for the answers to the chunks already in
+// flight, whose acks run as usual; chunks requeued meanwhile (a broken
+// stream, a retry) are discarded too. A cancelled import uses it: what
+// the server stored stays, what it has not seen is not sent, and the
+// spool does not resend it on the next run. It returns how many chunks
+// were discarded; chunks still in flight when ctx ends stay in the spool.
+func (s *Spool) Drop(ctx context.Context) (int, error) {
+	s.mu.Lock()
+	s.dropping = true
+	s.mu.Unlock()
+	dropped := 0
+	for {
+		s.mu.Lock()
+		recs := s.pending
+		s.pending = nil
+		for _, r := range recs {
+			r.seg.live--
+			s.live--
+		}
+		if len(recs) > 0 {
+			s.notifyLocked(&s.idleCh)
+		}
+		live, idle, avail := s.live, s.idleCh, s.availCh
+		s.mu.Unlock()
+		dropped += len(recs)
+		s.m.dropped.Add(len(recs))
+		if live == 0 {
+			return dropped, nil
+		}
+		// Unsynced chunks become pending (avail) once durable; in-flight
+		// ones are settled (idle) or requeued (avail).
+		select {
+		case <-idle:
+		case <-avail:
+		case <-ctx.Done():
+			return dropped, fmt.Errorf("drop: %d chunks in flight not answered: %w", live, ctx.Err())
+		}
+	}
+}
+
 // Close stops the output, makes written chunks durable, deletes settled
 // segments and closes the files. Unsettled chunks stay for the next run.
 func (s *Spool) Close() error {
@@ -701,7 +743,7 @@ func (s *Spool) next(ctx context.Context) (*record, error) {
 	for {
 		s.mu.Lock()
 		wait := time.Until(s.pause)
-		if wait <= 0 && len(s.pending) > 0 {
+		if wait <= 0 && len(s.pending) > 0 && !s.dropping {
 			r := s.pending[0]
 			s.pending[0] = nil
 			s.pending = s.pending[1:]

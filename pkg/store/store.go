@@ -100,6 +100,10 @@ type Store struct {
 
 	headBytes atomic.Int64
 	closing   atomic.Bool
+	// putMu is held shared by every PutChunk while it writes, so that
+	// Close waits for chunk writes already past the closing check
+	// instead of closing their partitions under them.
+	putMu sync.RWMutex
 	stop      chan struct{}
 	bg        sync.WaitGroup
 	lock      *os.File
@@ -728,6 +732,8 @@ const MaxReceivedChunkRaw = 64 << 20
 // untrusted: it is fully verified first. It returns true when a chunk with
 // the same content ID was already stored, in which case nothing is written.
 func (s *Store) PutChunk(ctx context.Context, tenantID string, data []byte) (duplicate bool, err error) {
+	s.putMu.RLock()
+	defer s.putMu.RUnlock()
 	if s.closing.Load() {
 		return false, ErrClosed
 	}
@@ -808,6 +814,8 @@ func (s *Store) Close(ctx context.Context) error {
 	if s.closing.Swap(true) {
 		return nil
 	}
+	s.putMu.Lock() // wait for chunk writes in flight; new ones see closing
+	s.putMu.Unlock()
 	flushErr := s.Flush(ctx)
 	close(s.stop)
 	s.bg.Wait()

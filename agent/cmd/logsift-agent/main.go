@@ -36,7 +36,9 @@ commands:
   run       --config agent.yaml   follow files and ship them
   validate  --config agent.yaml   check a configuration and print its errors
   import    PATH... --workspace NAME [--host HOST] [--label k=v]... [--config agent.yaml]
-            import files, folders and archives into a workspace
+            [--token-file FILE | --token TOKEN]   (default token: $LOGSIFT_TOKEN)
+            import files, folders and archives into a workspace; exit codes:
+            0 done, 1 failed, 2 usage, 3 cancelled by the server, 130 interrupted
   explain   PATH...               show what import would detect in each file
 `
 

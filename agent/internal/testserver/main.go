@@ -1,10 +1,11 @@
-// Command testserver is a minimal logsift chunk receiver for the agent's
-// end-to-end tests: the real store and the real chunk service on a gRPC
-// listener, nothing else. It prints "listening <addr>" once it serves.
+// Command testserver is a minimal logsift receiver for the agent's
+// end-to-end tests: the real store, the real chunk service and, with
+// -workspaces, the workspace service on a gRPC listener (package
+// receiver), nothing else. With -tokens the calls need a token from that
+// file. It prints "listening <addr>" once it serves.
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -13,12 +14,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
-	"google.golang.org/grpc"
-
+	"github.com/logsift/logsift/agent/internal/receiver"
 	"github.com/logsift/logsift/pkg/chunk"
-	"github.com/logsift/logsift/pkg/ingest"
 	"github.com/logsift/logsift/pkg/store"
 )
 
@@ -26,17 +24,14 @@ func main() {
 	dir := flag.String("data", "", "data directory")
 	addr := flag.String("listen", "127.0.0.1:0", "gRPC listen address")
 	httpAddr := flag.String("http", "", "address serving /lines?tenant=: every stored line, one per line, duplicates included")
+	workspaces := flag.Bool("workspaces", false, "serve logsift.v1.WorkspaceService too")
+	tokens := flag.String("tokens", "", "tokens file (pkg/auth); calls then need a token")
+	ackDelay := flag.Duration("ack-delay", 0, "hold every chunk this long before storing it")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	st, err := store.Open(*dir, store.Options{Logger: log})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	svc := ingest.NewChunkService(st, ingest.ChunkConfig{Logger: log})
-	srv := grpc.NewServer(svc.ServerOptions()...)
-	svc.Register(srv)
-	ln, err := net.Listen("tcp", *addr)
+	srv, err := receiver.Start(receiver.Options{
+		Dir: *dir, Addr: *addr, Workspaces: *workspaces, TokensFile: *tokens, AckDelay: *ackDelay, Logger: log,
+	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -48,17 +43,13 @@ func main() {
 			os.Exit(1)
 		}
 		fmt.Printf("http %s\n", hl.Addr())
-		go func() { _ = http.Serve(hl, linesHandler(st)) }()
+		go func() { _ = http.Serve(hl, linesHandler(srv.Store)) }()
 	}
-	fmt.Printf("listening %s\n", ln.Addr())
-	go func() { _ = srv.Serve(ln) }()
+	fmt.Printf("listening %s\n", srv.Addr())
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	<-sig
-	srv.GracefulStop()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := st.Close(ctx); err != nil {
+	if err := srv.GracefulStop(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
