@@ -56,6 +56,29 @@ func DefaultLimits() Limits {
 // ForTenant returns the limits that apply to a tenant, with its override
 // merged in. The result has no Overrides and no negative values: a
 // disabled limit is 0.
+// ForTenants returns the strictest of the limits of several tenants: for
+// each limit the smallest that is set (zero means unlimited).
+func (l *Limits) ForTenants(ids []string) Limits {
+	out := l.ForTenant(ids[0])
+	for _, id := range ids[1:] {
+		o := l.ForTenant(id)
+		stricter(&out.MaxEntriesPerQuery, o.MaxEntriesPerQuery)
+		stricter(&out.MaxQuerySeries, o.MaxQuerySeries)
+		stricter(&out.VolumeMaxSeries, o.VolumeMaxSeries)
+		stricter(&out.QueryTimeout, o.QueryTimeout)
+		stricter(&out.MaxQueryLength, o.MaxQueryLength)
+		stricter(&out.MaxQueryRange, o.MaxQueryRange)
+		stricter(&out.MaxQueryBytesRead, o.MaxQueryBytesRead)
+	}
+	return out
+}
+
+func stricter[T int | time.Duration | Bytes](dst *T, v T) {
+	if v > 0 && (*dst == 0 || v < *dst) {
+		*dst = v
+	}
+}
+
 func (l *Limits) ForTenant(id string) Limits {
 	out := *l
 	out.Overrides = nil

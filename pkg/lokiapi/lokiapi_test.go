@@ -200,9 +200,6 @@ func TestErrorsAreLokiShaped(t *testing.T) {
 			t.Errorf("%v: %d %q, want %d containing %q", tc.v, code, body, tc.code, tc.msg)
 		}
 	}
-	if code, body := get(t, srv, "/loki/api/v1/query_range", url.Values{"query": {`{job="api"}`}}, map[string]string{"X-Scope-OrgID": "a|b"}); code != 400 || !strings.Contains(body, "several tenants") {
-		t.Errorf("multi-tenant: %d %s", code, body)
-	}
 	if code, body := get(t, srv, "/loki/api/v1/label/bad-name/values", nil, h); code != 400 {
 		t.Errorf("bad label name: %d %s", code, body)
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
@@ -41,6 +42,10 @@ func (a *API) tail(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	tid := c.tenant
+	if strings.Contains(tid, "|") {
+		http.Error(w, "live tail follows one tenant: name a single tenant in X-Scope-OrgID (queries across tenants work with query_range)", http.StatusBadRequest)
+		return
+	}
 	q := r.Form.Get("query")
 	expr, err := logql.ParseLogSelector(q)
 	if err != nil {

@@ -20,16 +20,20 @@ type StreamData struct {
 }
 
 // Select returns the streams of a tenant that match every matcher and have
-// data in [from, through).
+// data in [from, through). tenantID may name several tenants joined by
+// "|": their streams then carry TenantLabel.
 func (s *Store) Select(tenantID string, ms []*labels.Matcher, from, through int64) []StreamData {
-	t := s.tenant(tenantID, false)
-	if t == nil {
-		return nil
-	}
 	var out []StreamData
-	for _, st := range t.match(ms) {
-		sd, ok := st.snapshot(from, through)
-		if ok {
+	for _, sc := range s.scopes(tenantID, ms) {
+		for _, st := range sc.db.match(sc.ms) {
+			sd, ok := st.snapshot(from, through)
+			if !ok {
+				continue
+			}
+			if sc.label != nil {
+				sd.Labels = sc.withTenant(sd.Labels)
+				sd.Hash = sd.Labels.Hash()
+			}
 			out = append(out, sd)
 		}
 	}
@@ -123,14 +127,12 @@ func (st *stream) snapshot(from, through int64) (StreamData, bool) {
 
 // Series returns the label sets of the matching streams with data in range.
 func (s *Store) Series(tenantID string, ms []*labels.Matcher, from, through int64) []labels.Labels {
-	t := s.tenant(tenantID, false)
-	if t == nil {
-		return nil
-	}
 	var out []labels.Labels
-	for _, st := range t.match(ms) {
-		if st.hasData(from, through) {
-			out = append(out, st.labels)
+	for _, sc := range s.scopes(tenantID, ms) {
+		for _, st := range sc.db.match(sc.ms) {
+			if st.hasData(from, through) {
+				out = append(out, sc.withTenant(st.labels))
+			}
 		}
 	}
 	return out

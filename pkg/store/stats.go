@@ -48,20 +48,19 @@ func (ss *StreamStats) EachHeadEntry(fn func(ts int64, size int)) {
 // matches every matcher and has data in [from, through). fn runs with the
 // stream locked: it must be quick and must not call into the store.
 func (s *Store) VisitStats(tenantID string, ms []*labels.Matcher, from, through int64, fn func(*StreamStats)) {
-	t := s.tenant(tenantID, false)
-	if t == nil {
-		return
-	}
 	ss := &StreamStats{from: from, through: through}
-	for _, st := range t.match(ms) {
-		st.mu.Lock()
-		if st.maxT >= from && st.minT < through {
-			ss.fill(st)
-			if len(ss.Chunks) > 0 || ss.HeadChunks > 0 {
-				fn(ss)
+	for _, sc := range s.scopes(tenantID, ms) {
+		for _, st := range sc.db.match(sc.ms) {
+			st.mu.Lock()
+			if st.maxT >= from && st.minT < through {
+				ss.fill(st)
+				ss.Labels = sc.withTenant(ss.Labels)
+				if len(ss.Chunks) > 0 || ss.HeadChunks > 0 {
+					fn(ss)
+				}
 			}
+			st.mu.Unlock()
 		}
-		st.mu.Unlock()
 	}
 }
 
