@@ -31,7 +31,7 @@ type guardMetrics struct {
 	mu      sync.Mutex
 	tenants map[string]bool
 
-	queueWait *metrics.Histogram
+	queueWait *metrics.PrometheusHistogram
 	trips     *metrics.Counter
 	results   sync.Map // string -> *metrics.Counter
 	counters  sync.Map // name -> *metrics.Counter
@@ -43,7 +43,7 @@ func newGuardMetrics(set *metrics.Set, maxTracked int, g *Guard) *guardMetrics {
 		set:        set,
 		maxTracked: maxTracked,
 		tenants:    map[string]bool{},
-		queueWait:  set.GetOrCreateHistogram("logsift_query_queue_wait_seconds"),
+		queueWait:  set.GetOrCreatePrometheusHistogram("logsift_query_queue_wait_seconds"),
 		trips:      set.GetOrCreateCounter("logsift_query_breaker_trips_total"),
 	}
 	set.GetOrCreateGauge("logsift_inflight_requests", func() float64 { return float64(g.inflight.Load()) })

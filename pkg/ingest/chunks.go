@@ -92,7 +92,7 @@ type ChunkService struct {
 	limiters map[string]*rate.Limiter
 	tenants  map[string]*chunkTenantMetrics
 
-	duration *metrics.Histogram
+	duration *metrics.PrometheusHistogram
 	streams  *metrics.Counter // streams opened
 	active   *metrics.Gauge   // streams open now
 }
@@ -128,7 +128,7 @@ func NewChunkService(st ChunkStore, cfg ChunkConfig) *ChunkService {
 		logSample: rate.NewLimiter(1, 5),
 		limiters:  map[string]*rate.Limiter{},
 		tenants:   map[string]*chunkTenantMetrics{},
-		duration:  cfg.Metrics.GetOrCreateHistogram(`logsift_ingest_chunk_duration_seconds`),
+		duration:  cfg.Metrics.GetOrCreatePrometheusHistogram(`logsift_ingest_chunk_duration_seconds`),
 		streams:   cfg.Metrics.GetOrCreateCounter(`logsift_ingest_chunk_streams_total`),
 	}
 	if cfg.Limits != nil {

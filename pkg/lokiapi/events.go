@@ -56,7 +56,7 @@ func recordQuery(res *query.Result, err error, took time.Duration) {
 		queryChunksPruned.Add(int(st.ChunksPruned))
 		queryChunksRead.Add(int(st.ChunksDecoded))
 	}
-	metrics.GetOrCreateHistogram(`logsift_query_duration_seconds{kind="` + kind + `",status="` + status + `"}`).Update(took.Seconds())
+	metrics.GetOrCreatePrometheusHistogram(`logsift_query_duration_seconds{kind="` + kind + `",status="` + status + `"}`).Update(took.Seconds())
 }
 
 // done publishes the outcome. Results counts log lines, or series of a

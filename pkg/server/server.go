@@ -351,7 +351,7 @@ func withRequestMetrics(next http.Handler) http.Handler {
 		next.ServeHTTP(sw, r)
 		route := routeName(r.URL.Path)
 		metrics.GetOrCreateCounter(fmt.Sprintf(`logsift_http_requests_total{route=%q,code="%d"}`, route, sw.code)).Inc()
-		metrics.GetOrCreateHistogram(fmt.Sprintf(`logsift_http_request_duration_seconds{route=%q}`, route)).UpdateDuration(start)
+		metrics.GetOrCreatePrometheusHistogram(fmt.Sprintf(`logsift_http_request_duration_seconds{route=%q}`, route)).UpdateDuration(start)
 	})
 }
 

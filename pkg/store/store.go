@@ -114,7 +114,7 @@ type Store struct {
 type storeMetrics struct {
 	appendedLines, appendedBytes *metrics.Counter
 	walFsyncs                    *metrics.Counter
-	walDuration                  *metrics.Histogram
+	walDuration                  *metrics.PrometheusHistogram
 	chunksFlushed, flushBytes    *metrics.Counter
 	flushErrors                  *metrics.Counter
 	chunksReceived, chunksDup    *metrics.Counter
@@ -153,7 +153,7 @@ func Open(dir string, opts Options) (*Store, error) {
 		appendedLines:  metrics.GetOrCreateCounter(`logsift_store_appended_lines_total`),
 		appendedBytes:  metrics.GetOrCreateCounter(`logsift_store_appended_bytes_total`),
 		walFsyncs:      metrics.GetOrCreateCounter(`logsift_wal_fsyncs_total`),
-		walDuration:    metrics.GetOrCreateHistogram(`logsift_wal_write_duration_seconds`),
+		walDuration:    metrics.GetOrCreatePrometheusHistogram(`logsift_wal_write_duration_seconds`),
 		chunksFlushed:  metrics.GetOrCreateCounter(`logsift_store_chunks_flushed_total`),
 		flushBytes:     metrics.GetOrCreateCounter(`logsift_store_flushed_bytes_total`),
 		flushErrors:    metrics.GetOrCreateCounter(`logsift_store_flush_errors_total`),
