@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"hash/maphash"
 	"slices"
 	"strings"
 	"unsafe"
@@ -399,15 +400,32 @@ func bytesView(b []byte) string {
 // resultCache maps the hash of a label set (with categories) to results,
 // so that entries ending with the same labels share one result.
 type resultCache struct {
-	m map[uint64][]*LabelsResult
-	n int
+	// small holds the first results in a slice: metric queries mostly
+	// group into a handful of series per stream, and scanning a few keys
+	// beats a map lookup. The rest go into m.
+	small []keyedResult
+	m     map[uint64][]*LabelsResult
+	n     int
 }
+
+type keyedResult struct {
+	key uint64
+	r   *LabelsResult
+}
+
+// smallResults is how many results the slice holds before the map.
+const smallResults = 16
 
 // maxCachedResults bounds the cache of one stream; past it, results of new
 // label sets are still built but no longer remembered.
 const maxCachedResults = 4096
 
 func (c *resultCache) lookup(key uint64, merged []labels.Label, cats []uint8) *LabelsResult {
+	for i := range c.small {
+		if e := &c.small[i]; e.key == key && sameLabels(e.r, merged, cats) {
+			return e.r
+		}
+	}
 	for _, r := range c.m[key] {
 		if sameLabels(r, merged, cats) {
 			return r
@@ -420,11 +438,15 @@ func (c *resultCache) add(key uint64, r *LabelsResult) {
 	if c.n >= maxCachedResults {
 		return
 	}
+	c.n++
+	if len(c.small) < smallResults {
+		c.small = append(c.small, keyedResult{key, r})
+		return
+	}
 	if c.m == nil {
 		c.m = make(map[uint64][]*LabelsResult)
 	}
 	c.m[key] = append(c.m[key], r)
-	c.n++
 }
 
 func sameLabels(r *LabelsResult, merged []labels.Label, cats []uint8) bool {
@@ -437,6 +459,21 @@ func sameLabels(r *LabelsResult, merged []labels.Label, cats []uint8) bool {
 		}
 	}
 	return true
+}
+
+// lookupSeed seeds lookupKey for the process; the keys never leave it.
+var lookupSeed = maphash.MakeSeed()
+
+// lookupKey hashes a label set and its categories for resultCache: the
+// runtime's string hash, several times faster than xxhash over names,
+// values and separators for the short strings labels are.
+func lookupKey(ls []labels.Label, cats []uint8) uint64 {
+	k := uint64(len(ls))
+	for i, l := range ls {
+		k = (k^maphash.String(lookupSeed, l.Name))*0x9e3779b97f4a7c15 ^ maphash.String(lookupSeed, l.Value) ^ uint64(cats[i])<<56
+		k = k<<7 | k>>57
+	}
+	return k
 }
 
 // hashLabels is labels.Labels.Hash without the allocation of a slice

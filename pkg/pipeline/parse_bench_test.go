@@ -51,6 +51,10 @@ type parseBench struct {
 	lines func(b *testing.B) [][]byte
 }
 
+func apacheAccess(b *testing.B) [][]byte {
+	return corpusFile(b, "elastic-examples/apache_access_combined.log", 8<<20)
+}
+
 func zeekDNS(b *testing.B) [][]byte { return corpusFile(b, "zeek-wrccdc/json/dns.json", 8<<20) }
 func zeekWeird(b *testing.B) [][]byte {
 	return corpusFile(b, "zeek-wrccdc/json/weird.json", 8<<20)
@@ -119,6 +123,7 @@ func BenchmarkSample(b *testing.B) {
 		{"json_count_all_labels", `count_over_time({a="b"} | json | proto="tcp" [1m])`, nil, zeekDNS},
 		{"json_unwrap_rtt", `sum_over_time({a="b"} | json | unwrap rtt | __error__="" [1m])`, []string{"qtype_name"}, zeekDNS},
 		{"logfmt_rate_by_level", `rate({a="b"} | logfmt [1m])`, []string{"level"}, logfmtSynthetic},
+		{"pattern_count_by_status", `count_over_time({a="b"} | pattern "<ip> - - [<_>] \"<method> <path> <_>\" <status> <size> <_>" [1m])`, []string{"status"}, apacheAccess},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			lines := c.lines(b)

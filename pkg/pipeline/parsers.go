@@ -118,6 +118,10 @@ func newPatternStage(s *logql.PatternParser, h *hints) (stage, error) {
 type patternInst struct {
 	parts []patternPart
 	hints *hints
+	// lastWanted is the index in parts of the last capture the query
+	// uses (-1: none); matching stops after it, since what follows can
+	// set no label anyone reads.
+	lastWanted int
 }
 
 type patternPart struct {
@@ -127,12 +131,15 @@ type patternPart struct {
 }
 
 func (s *patternStage) instance() stageInstance {
-	in := &patternInst{hints: s.hints}
-	for _, p := range s.parts {
+	in := &patternInst{hints: s.hints, lastWanted: -1}
+	for i, p := range s.parts {
 		pp := patternPart{isCap: p.Capture}
 		if p.Capture {
 			if p.Text != "_" {
 				pp.capture = newLabelName(p.Text, s.hints)
+				if pp.capture.want {
+					in.lastWanted = i
+				}
 			}
 		} else {
 			pp.lit = []byte(p.Text)
@@ -143,10 +150,10 @@ func (s *patternStage) instance() stageInstance {
 }
 
 func (in *patternInst) process(st *entryState, _ int64, line []byte) ([]byte, bool) {
-	if len(line) == 0 || in.hints.skip() {
+	if len(line) == 0 || in.lastWanted < 0 || in.hints.skip() {
 		return line, true
 	}
-	parts := in.parts
+	parts := in.parts[:in.lastWanted+1]
 	rest := line
 	if !parts[0].isCap {
 		if !bytes.HasPrefix(rest, parts[0].lit) {
@@ -155,20 +162,30 @@ func (in *patternInst) process(st *entryState, _ int64, line []byte) ([]byte, bo
 		rest = rest[len(parts[0].lit):]
 		parts = parts[1:]
 	}
-	// parts alternates capture, literal, capture, ...
+	// parts alternates capture, literal, capture, ... and ends with the
+	// last wanted capture, whose end is still found by the literal after
+	// it in the full pattern.
 	for len(parts) > 0 {
 		c := parts[0]
-		if len(parts) == 1 {
+		var lit []byte
+		if len(parts) > 1 {
+			lit = parts[1].lit
+		} else if next := in.lastWanted + 1; next < len(in.parts) {
+			lit = in.parts[next].lit
+		}
+		if lit == nil {
 			in.capture(st, c, rest)
 			break
 		}
-		lit := parts[1].lit
 		i := bytes.Index(rest, lit)
 		if i < 0 {
 			in.capture(st, c, rest)
 			break
 		}
 		in.capture(st, c, rest[:i])
+		if len(parts) == 1 {
+			break
+		}
 		rest = rest[i+len(lit):]
 		parts = parts[2:]
 	}

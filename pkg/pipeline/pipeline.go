@@ -299,11 +299,16 @@ func (sp *StreamPipeline) result() *LabelsResult {
 	return cachedResult(&sp.base.resultsC, &sp.w.d, merged, cats)
 }
 
+// cachedResult returns the stream's result for a label set. Every entry
+// of a metric query comes here, so the lookup key is a cheap hash (the
+// lookup compares the labels anyway); the labels' real hash is computed
+// only for a new set.
 func cachedResult(c *resultCache, d *xxhash.Digest, merged []labels.Label, cats []uint8) *LabelsResult {
-	hash, key := hashLabels(d, merged, cats)
+	key := lookupKey(merged, cats)
 	if r := c.lookup(key, merged, cats); r != nil {
 		return r
 	}
+	hash, _ := hashLabels(d, merged, cats)
 	r := newResult(merged, cats, hash)
 	c.add(key, r)
 	return r
