@@ -37,7 +37,7 @@ func Build() error {
 // can; with LOGSIFT_REQUIRE_SERVICES=1 (as .ci/run sets) a test whose
 // service is missing fails instead of skipping.
 func Test() error {
-	if err := ensurePackages(map[string]string{"redis-server": "redis-server"}); err != nil {
+	if err := ensurePackages(map[string]string{"redis-server": "redis-server", "prometheus": "prometheus", "docker-compose": "docker-compose"}); err != nil {
 		return err
 	}
 	if err := run("go", "vet", "./..."); err != nil {
