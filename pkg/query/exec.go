@@ -97,6 +97,11 @@ func (e *Engine) Exec(ctx context.Context, p Params) (*Result, error) {
 		return nil, err
 	}
 	if se, ok := expr.(logql.SampleExpr); ok {
+		// Metric range queries go through the result cache when the
+		// engine has one (cached.go).
+		if rc := e.resultCache(); rc != nil && !p.Instant {
+			return rc.exec(ctx, e, p, se)
+		}
 		return e.execMetric(ctx, p, se)
 	}
 	sel, ok := expr.(*logql.LogSelectorExpr)

@@ -80,6 +80,9 @@ type Config struct {
 	// Audit records workspace, import and token events under
 	// data_dir/audit; on by default.
 	Audit AuditConfig `yaml:"audit"`
+	// Cache keeps results of metric range queries: in process by
+	// default, Redis as a second level when configured (docs/cache.md).
+	Cache CacheConfig `yaml:"cache"`
 }
 
 // AuditConfig is the `audit:` block.
@@ -204,6 +207,17 @@ func New(cfg Config, log *slog.Logger) (_ *Server, err error) {
 			return nil, fmt.Errorf("audit log: %w", err)
 		}
 		s.closers = append(s.closers, s.audit.Close)
+	}
+
+	// The result cache closes before the store and the bus (closers run
+	// newest first), as newResultCache asks.
+	rc, closeCache, err := newResultCache(cfg.Cache, s.Store, s.Bus, log)
+	if err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, closeCache)
+	if rc != nil {
+		s.Engine.UseResultCache(rc)
 	}
 
 	if s.Workspaces, err = workspace.Open(cfg.DataDir, workspace.Options{Bus: s.Bus, Data: s.Store, Log: log}); err != nil {

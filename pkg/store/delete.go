@@ -102,6 +102,7 @@ func (s *Store) DeleteStreams(ctx context.Context, tenantID string, ms []*labels
 	if err := t.appendTombstones(tombs); err != nil {
 		return 0, fmt.Errorf("delete: record tombstones: %w", err)
 	}
+	s.noteDeleted(tenantID)
 	if err := s.purge(t, tombs); err != nil {
 		return 0, fmt.Errorf("delete: rewrite partitions (the data is already invisible and will be removed on the next start): %w", err)
 	}

@@ -446,6 +446,9 @@ func (s *Store) walLoop() {
 			seq++
 			n := r.tenant.apply(s, r.streams, seq, s.wal.n, false)
 			s.m.appendedLines.Add(n)
+			// The entries are visible to queries now: tell the result
+			// cache which range of which tenant changed.
+			s.noteAppended(r.tenant.name, r.streams)
 			r.done <- nil
 		}
 		s.seq = seq
@@ -782,6 +785,7 @@ func (s *Store) PutChunk(ctx context.Context, tenantID string, data []byte) (dup
 		return false, err
 	}
 	t.addChunk(meta.Labels, refs[0])
+	s.noteWrite(tenantID, meta.MinTime, meta.MaxTime)
 	return false, nil
 }
 
@@ -796,6 +800,7 @@ func (s *Store) applyRetention(now time.Time) {
 	for _, t := range tenants {
 		for _, p := range t.expiredPartitions(cutoff) {
 			t.dropPartition(p)
+			s.noteDropped(t.name, p.day)
 			if err := p.close(); err != nil {
 				s.log.Warn("closing expired partition", "dir", p.dir, "err", err)
 			}

@@ -1,0 +1,355 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/logsift/logsift/pkg/cache"
+	"github.com/logsift/logsift/pkg/cache/redistest"
+	"github.com/logsift/logsift/pkg/chunk"
+	"github.com/logsift/logsift/pkg/events"
+	"github.com/logsift/logsift/pkg/labels"
+	"github.com/logsift/logsift/pkg/lokiapi"
+	"github.com/logsift/logsift/pkg/query"
+	"github.com/logsift/logsift/pkg/sampledata"
+	"github.com/logsift/logsift/pkg/store"
+)
+
+func TestCacheConfigYAML(t *testing.T) {
+	decode := func(s string) CacheConfig {
+		t.Helper()
+		var c CacheConfig
+		dec := yaml.NewDecoder(strings.NewReader(s))
+		dec.KnownFields(true)
+		if err := dec.Decode(&c); err != nil {
+			t.Fatalf("%q: %v", s, err)
+		}
+		return c
+	}
+	if c := decode("{}"); !c.enabled() || c.Redis.Addr != "" {
+		t.Fatalf("empty section: %+v, want enabled without Redis", c)
+	}
+	if decode("enabled: false").enabled() {
+		t.Fatal("enabled: false left the cache on")
+	}
+	c := decode("max_bytes: 1048576\nredis:\n  address: 127.0.0.1:6379\n  password: pw\n  db: 2\n  timeout: 50ms\nbucket: 2h\nalign_queries_with_step: false\n")
+	if c.MaxBytes != 1<<20 || c.Redis.Addr != "127.0.0.1:6379" || c.Redis.Password != "pw" || c.Redis.DB != 2 ||
+		c.Redis.Timeout != 50*time.Millisecond || c.Bucket != 2*time.Hour || c.AlignQueriesWithStep == nil || *c.AlignQueriesWithStep {
+		t.Fatalf("decoded %+v", c)
+	}
+	var bad CacheConfig
+	dec := yaml.NewDecoder(strings.NewReader("redis:\n  adress: x\n"))
+	dec.KnownFields(true)
+	if err := dec.Decode(&bad); err == nil {
+		t.Fatal("a misspelt field was accepted")
+	}
+
+	st, err := store.Open(t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close(context.Background())
+	off := false
+	rc, closeFn, err := newResultCache(CacheConfig{Enabled: &off}, st, nil, nil)
+	if err != nil || rc != nil || closeFn() != nil {
+		t.Fatalf("disabled cache: %v, %v", rc, err)
+	}
+	if _, _, err := newResultCache(CacheConfig{MaxBytes: -1}, st, nil, nil); err == nil {
+		t.Fatal("a negative memory bound was accepted")
+	}
+}
+
+// cacheTestServer is the query side of a server with the result cache as
+// newResultCache builds it: a store, an event bus, the Loki API.
+type cacheTestServer struct {
+	st    *store.Store
+	plain *query.Engine
+	url   string
+}
+
+func startCacheTestServer(t *testing.T, cfg CacheConfig) *cacheTestServer {
+	t.Helper()
+	st, err := store.Open(t.TempDir(), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close(context.Background()) })
+	bus := events.NewMemory("cache-test")
+	t.Cleanup(func() { bus.Close() })
+	rc, closeFn, err := newResultCache(cfg, st, bus, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := closeFn(); err != nil {
+			t.Error(err)
+		}
+		if err := closeFn(); err != nil { // twice is harmless
+			t.Error(err)
+		}
+	})
+	e := &query.Engine{Store: st}
+	e.UseResultCache(rc)
+	t.Cleanup(func() { e.UseResultCache(nil) })
+	mux := http.NewServeMux()
+	(&lokiapi.API{Engine: e, Store: st, Limits: lokiapi.DefaultLimits()}).Register(mux)
+	hs := httptest.NewServer(mux)
+	t.Cleanup(hs.Close)
+	return &cacheTestServer{st: st, plain: &query.Engine{Store: st}, url: hs.URL}
+}
+
+// rangeQuery asks /loki/api/v1/query_range and returns the matrix as
+// label string -> values.
+func (s *cacheTestServer) rangeQuery(t *testing.T, q string, start, end time.Time, step time.Duration) map[string][]string {
+	t.Helper()
+	v := url.Values{}
+	v.Set("query", q)
+	v.Set("start", strconv.FormatInt(start.UnixNano(), 10))
+	v.Set("end", strconv.FormatInt(end.UnixNano(), 10))
+	v.Set("step", step.String())
+	resp, err := http.Get(s.url + "/loki/api/v1/query_range?" + v.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Status string `json:"status"`
+		Data   struct {
+			ResultType string `json:"resultType"`
+			Result     []struct {
+				Metric map[string]string `json:"metric"`
+				Values [][2]any          `json:"values"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	dec := json.NewDecoder(resp.Body)
+	dec.UseNumber()
+	if err := dec.Decode(&body); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("%s: status %d, %v", q, resp.StatusCode, err)
+	}
+	out := map[string][]string{}
+	for _, r := range body.Data.Result {
+		k := labels.FromMap(r.Metric).String()
+		for _, p := range r.Values {
+			ts, _ := p[0].(json.Number).Float64()
+			out[k] = append(out[k], fmt.Sprintf("%v@%.3f", p[1], ts))
+		}
+	}
+	return out
+}
+
+// want is the engine's answer without the cache, in rangeQuery's form.
+func (s *cacheTestServer) want(t *testing.T, q string, start, end time.Time, step time.Duration) map[string][]string {
+	t.Helper()
+	res, err := s.plain.Exec(context.Background(), query.Params{Tenant: "fake", Query: q, Start: start, End: end, Step: step})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]string{}
+	for _, sr := range res.Matrix {
+		k := sr.Labels.String()
+		for _, p := range sr.Points {
+			out[k] = append(out[k], fmt.Sprintf("%v@%.3f", strconv.FormatFloat(p.V, 'f', -1, 64), float64(p.T)/1000))
+		}
+	}
+	return out
+}
+
+func sameMatrix(a, b map[string][]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, va := range a {
+		if strings.Join(va, ",") != strings.Join(b[k], ",") {
+			return false
+		}
+	}
+	return true
+}
+
+// counter reads one counter from /metrics as the server exposes them.
+func counter(name string) float64 {
+	var buf bytes.Buffer
+	metrics.WritePrometheus(&buf, false)
+	for _, line := range strings.Split(buf.String(), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, _ := strconv.ParseFloat(v, 64)
+			return f
+		}
+	}
+	return 0
+}
+
+// TestResultCacheOverHTTP runs dashboard queries over Loki's HTTP API
+// through the cache newResultCache builds, with a real Redis as the
+// second level: answers equal the engine's, repeats come from the cache,
+// and a Redis killed (kill -9) mid-test fails nothing.
+func TestResultCacheOverHTTP(t *testing.T) {
+	redis := redistest.Start(t)
+	s := startCacheTestServer(t, CacheConfig{
+		MaxBytes: 8 << 20,
+		// Results computed within the skew of the cache's start are not
+		// trusted; a test should not wait a second for that.
+		ClockSkew: time.Millisecond,
+		Redis:     cache.RedisConfig{Addr: redis.Addr(), Timeout: 100 * time.Millisecond, BreakerFailures: 2, BreakerRetry: 50 * time.Millisecond},
+	})
+	base := time.Now().Add(-48 * time.Hour).Truncate(time.Hour)
+	var es []chunk.Entry
+	for i := range 7200 {
+		lvl := []string{"info", "warn", "error"}[i%3]
+		es = append(es, chunk.Entry{Timestamp: base.Add(time.Duration(i) * time.Second).UnixNano(), Line: []byte("level=" + lvl + " msg=hello")})
+	}
+	if err := s.st.Append(context.Background(), "fake", []store.Stream{{Labels: labels.New("job", "app"), Entries: es}}); err != nil {
+		t.Fatal(err)
+	}
+	q := `sum by (level) (count_over_time({job="app"} | logfmt [5m]))`
+	start, end := base, base.Add(2*time.Hour)
+	want := s.want(t, q, start, end, time.Minute)
+	if len(want) != 3 {
+		t.Fatalf("the engine found %d series; the data should give 3", len(want))
+	}
+	// From the cache: all buckets found, or the whole answer memoised.
+	cached := func() float64 {
+		return counter(`logsift_query_cache_queries_total{result="hit"}`) + counter(`logsift_query_cache_queries_total{result="memo"}`)
+	}
+	for i := range 3 {
+		before := cached()
+		if got := s.rangeQuery(t, q, start, end, time.Minute); !sameMatrix(got, want) {
+			t.Fatalf("query %d: the cached answer differs from the engine's:\n%v\n%v", i, got, want)
+		}
+		if i > 0 && cached() != before+1 {
+			t.Fatalf("query %d was not answered from the cache", i)
+		}
+	}
+	// Another range over the same buckets: not the memoised answer, but
+	// its buckets from L1.
+	l1hits := `logsift_cache_requests_total{cache="results",level="l1",result="hit"}`
+	before := counter(l1hits)
+	later := start.Add(time.Minute)
+	if got, want := s.rangeQuery(t, q, later, end, time.Minute), s.want(t, q, later, end, time.Minute); !sameMatrix(got, want) {
+		t.Fatal("the answer over the shifted range differs from the engine's")
+	}
+	if counter(l1hits) <= before {
+		t.Fatal("no L1 hit counted in the metrics")
+	}
+
+	// Redis dies: new queries (L1 misses, Redis lookups) still answer,
+	// correctly, and the breaker opens.
+	redis.Kill()
+	for i := range 10 {
+		q := fmt.Sprintf(`sum(count_over_time({job="app"} |= "level=error" [%dm]))`, i+1)
+		if got, want := s.rangeQuery(t, q, start, end, time.Minute), s.want(t, q, start, end, time.Minute); !sameMatrix(got, want) {
+			t.Fatalf("with Redis dead, %s differs from the engine's answer", q)
+		}
+	}
+	if counter(`logsift_cache_breaker_state{cache="results",level="l2"}`) != 1 {
+		t.Fatal("breaker not open with Redis dead")
+	}
+	redis.Restart()
+	deadline := time.Now().Add(10 * time.Second)
+	for counter(`logsift_cache_breaker_state{cache="results",level="l2"}`) == 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("breaker still open after Redis came back")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := s.rangeQuery(t, q, start, end, time.Minute); !sameMatrix(got, want) {
+		t.Fatal("after Redis came back the answer differs")
+	}
+}
+
+// BenchmarkCachedQueryRangeHTTP is one warm dashboard query through the
+// HTTP handler of the Loki API (no network): parameters, the result
+// cache, and the JSON answer. p99-µs is the per-query latency.
+func BenchmarkCachedQueryRangeHTTP(b *testing.B) {
+	for _, bc := range []struct {
+		name string
+		memo int64
+	}{{"memo", 0}, {"buckets", -1}} {
+		b.Run(bc.name, func(b *testing.B) {
+			st, err := store.Open(b.TempDir(), store.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer st.Close(context.Background())
+			rc, closeFn, err := newResultCache(CacheConfig{ClockSkew: time.Millisecond, MemoBytes: bc.memo}, st, nil, slog.New(slog.DiscardHandler))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer closeFn()
+			e := &query.Engine{Store: st}
+			e.UseResultCache(rc)
+			defer e.UseResultCache(nil)
+			mux := http.NewServeMux()
+			(&lokiapi.API{Engine: e, Store: st, Limits: lokiapi.DefaultLimits()}).Register(mux)
+			end := time.Now().Add(-time.Hour).Truncate(time.Minute)
+			for _, s := range sampledata.Generate(sampledata.Options{Seed: 1, End: time.Now(), Span: 24 * time.Hour, Lines: 20000}) {
+				if err := st.Append(context.Background(), "fake", []store.Stream{{Labels: s.Labels, Entries: s.Entries}}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			time.Sleep(10 * time.Millisecond) // past the skew
+			var reqs []*http.Request
+			for _, q := range dashboardQueries {
+				v := url.Values{}
+				v.Set("query", q)
+				v.Set("start", strconv.FormatInt(end.Add(-6*time.Hour).UnixNano(), 10))
+				v.Set("end", strconv.FormatInt(end.UnixNano(), 10))
+				v.Set("step", "60s")
+				reqs = append(reqs, httptest.NewRequest(http.MethodGet, "/loki/api/v1/query_range?"+v.Encode(), nil))
+			}
+			serve := func(r *http.Request) int {
+				w := httptest.NewRecorder()
+				mux.ServeHTTP(w, r)
+				if w.Code != http.StatusOK {
+					b.Fatalf("status %d: %s", w.Code, w.Body)
+				}
+				return w.Body.Len()
+			}
+			bytes := 0
+			for _, r := range reqs {
+				serve(r)
+				bytes += serve(r)
+			}
+			lat := make([]time.Duration, 0, 1<<20)
+			i := 0
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				start := time.Now()
+				serve(reqs[i%len(reqs)])
+				if len(lat) < cap(lat) {
+					lat = append(lat, time.Since(start))
+				}
+				i++
+			}
+			b.StopTimer()
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+			b.ReportMetric(float64(bytes/len(reqs)), "resp-bytes")
+		})
+	}
+}
+
+// dashboardQueries are the panels pkg/cmd/cacheload sends.
+var dashboardQueries = []string{
+	`sum by (service_name) (count_over_time({env="demo"}[1m]))`,
+	`sum by (level) (count_over_time({job="api"} | logfmt [5m]))`,
+	`sum(rate({job="nginx"} |= " 500 " [5m]))`,
+	`topk(5, sum by (host) (bytes_over_time({env="demo"}[5m])))`,
+	`sum by (service_name) (count_over_time({env="demo"} |~ "(?i)error" [1m]))`,
+}
