@@ -32,7 +32,8 @@ func Build() error {
 }
 
 // Test runs every test: vet, the Go unit, fuzz-seed and end-to-end tests,
-// and the race detector on the concurrent core. It first installs the
+// the race detector on the concurrent core, and the plugin frontend's
+// checks and browser test. It first installs the
 // real services the tests run against (redis-server from Debian) when it
 // can; with LOGSIFT_REQUIRE_SERVICES=1 (as .ci/run sets) a test whose
 // service is missing fails instead of skipping.
@@ -46,7 +47,12 @@ func Test() error {
 	if err := run("go", "test", "-count=1", "-timeout=20m", "./..."); err != nil {
 		return err
 	}
-	return run("go", "test", "-count=1", "-race", "-timeout=10m", "./pkg/store/...", "./pkg/query/...", "./pkg/ingest/...")
+	if err := run("go", "test", "-count=1", "-race", "-timeout=10m", "./pkg/store/...", "./pkg/query/...", "./pkg/ingest/..."); err != nil {
+		return err
+	}
+	// The plugin's frontend: npm install when needed, typecheck, lint,
+	// jest, the production build, and the editors in headless chromium.
+	return run("bash", "scripts/test-frontend.sh")
 }
 
 // ensurePackages installs the Debian packages whose commands are missing
