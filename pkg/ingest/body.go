@@ -122,7 +122,7 @@ type bodyReader struct {
 // unescaped in place); otherwise a pooled buffer is used where possible.
 func (br bodyReader) read(r *http.Request, keep bool) (body []byte, pooled bool, err error) {
 	if r.ContentLength > int64(br.maxBody) {
-		return nil, false, &TooLargeError{What: "request body", Size: r.ContentLength, Limit: int64(br.maxBody), Hint: "the ingest max_body_bytes setting"}
+		return nil, false, &TooLargeError{What: "request body", Size: r.ContentLength, Limit: int64(br.maxBody), Hint: "ingest.max_body_bytes in the server configuration"}
 	}
 	hint := int(r.ContentLength)
 	enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding")))
@@ -131,7 +131,7 @@ func (br bodyReader) read(r *http.Request, keep bool) (body []byte, pooled bool,
 		if !keep {
 			buf = getBuf()
 		}
-		body, err = readAll(r.Body, buf, br.maxBody, hint, "request body", "the ingest max_body_bytes setting")
+		body, err = readAll(r.Body, buf, br.maxBody, hint, "request body", "ingest.max_body_bytes in the server configuration")
 		if err != nil {
 			if !keep {
 				putBuf(body)
@@ -181,9 +181,9 @@ func (br bodyReader) read(r *http.Request, keep bool) (body []byte, pooled bool,
 	// already grown buffer; a body that must outlive the request is then
 	// copied once into an exactly sized one, which costs less than growing
 	// a fresh buffer step by step.
-	body, err = readAll(dec, getBuf(), br.maxDecompressed, 0, "decompressed request body", "the ingest max_decompressed_bytes setting")
+	body, err = readAll(dec, getBuf(), br.maxDecompressed, 0, "decompressed request body", "ingest.max_decompressed_bytes in the server configuration")
 	if counted.n > int64(br.maxBody) { // the decoder's error, if any, came from the cut
-		err = &TooLargeError{What: "request body", Size: -1, Limit: int64(br.maxBody), Hint: "the ingest max_body_bytes setting"}
+		err = &TooLargeError{What: "request body", Size: -1, Limit: int64(br.maxBody), Hint: "ingest.max_body_bytes in the server configuration"}
 	}
 	if err != nil {
 		putBuf(body)

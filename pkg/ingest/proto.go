@@ -26,7 +26,7 @@ func decodeSnappyInto(dst, body []byte, maxSize int) ([]byte, error) {
 		return nil, fmt.Errorf("body is not snappy block data: %w", err)
 	}
 	if n > maxSize {
-		return nil, &TooLargeError{What: "snappy body claiming a decompressed size", Size: int64(n), Limit: int64(maxSize), Hint: "the ingest max_decompressed_bytes setting"}
+		return nil, &TooLargeError{What: "snappy body claiming a decompressed size", Size: int64(n), Limit: int64(maxSize), Hint: "ingest.max_decompressed_bytes in the server configuration"}
 	}
 	if cap(dst) < n {
 		dst = make([]byte, n)

@@ -76,12 +76,12 @@ func TestLimitsSayWhatToChange(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{"/loki/api/v1/query_range", url.Values{"query": {`{service_name="worker"}`}, "start": {iso(f.t0.Add(-3 * time.Hour))}, "end": {end}}, 400, "limits.max_query_length"},
-		{"/loki/api/v1/index/volume", url.Values{"query": {`{service_name="worker"}`}, "start": {iso(f.t0.Add(-3 * time.Hour))}, "end": {end}}, 400, "limits.max_query_length"},
-		{"/loki/api/v1/query_range", url.Values{"query": {`sum by (request_id) (count_over_time({service_name="web"}[1m]))`}, "start": {iso(f.t1.Add(-time.Minute))}, "end": {end}}, 400, "limits.max_query_series"},
-		{"/loki/api/v1/query_range", url.Values{"query": {`{service_name="api"}`}, "start": {start}, "end": {end}}, 400, "limits.max_query_bytes_read"},
-		{"/loki/api/v1/detected_fields", url.Values{"query": {`{service_name="api"}`}, "start": {start}, "end": {end}}, 400, "limits.max_query_bytes_read"},
-		{"/loki/api/v1/query", url.Values{"query": {`count_over_time({service_name="worker"}[2h])`}, "time": {end}}, 400, "limits.max_query_range"},
+		{"/loki/api/v1/query_range", url.Values{"query": {`{service_name="worker"}`}, "start": {iso(f.t0.Add(-3 * time.Hour))}, "end": {end}}, 400, "query.max_query_length"},
+		{"/loki/api/v1/index/volume", url.Values{"query": {`{service_name="worker"}`}, "start": {iso(f.t0.Add(-3 * time.Hour))}, "end": {end}}, 400, "query.max_query_length"},
+		{"/loki/api/v1/query_range", url.Values{"query": {`sum by (request_id) (count_over_time({service_name="web"}[1m]))`}, "start": {iso(f.t1.Add(-time.Minute))}, "end": {end}}, 400, "query.max_query_series"},
+		{"/loki/api/v1/query_range", url.Values{"query": {`{service_name="api"}`}, "start": {start}, "end": {end}}, 400, "query.max_query_bytes_read"},
+		{"/loki/api/v1/detected_fields", url.Values{"query": {`{service_name="api"}`}, "start": {start}, "end": {end}}, 400, "query.max_query_bytes_read"},
+		{"/loki/api/v1/query", url.Values{"query": {`count_over_time({service_name="worker"}[2h])`}, "time": {end}}, 400, "query.max_query_range"},
 		// Within every limit: the newest minute of one small stream.
 		{"/loki/api/v1/query_range", url.Values{"query": {`{service_name="worker"}`}, "start": {iso(f.t1.Add(-30 * time.Second))}, "end": {end}}, 200, `"resultType":"streams"`},
 	}
@@ -106,7 +106,7 @@ func TestLimitsSayWhatToChange(t *testing.T) {
 	// A timeout answers 504 and names its setting.
 	f.api.Limits.QueryTimeout = time.Nanosecond
 	code, body := f.get(t, "/loki/api/v1/query_range", url.Values{"query": {`{service_name="worker"}`}, "start": {start}, "end": {end}}, map[string]string{"X-Scope-OrgID": "other"})
-	if code != 504 || !strings.Contains(string(body), "limits.query_timeout") {
+	if code != 504 || !strings.Contains(string(body), "query.query_timeout") {
 		t.Errorf("timeout: %d %s", code, body)
 	}
 }

@@ -31,6 +31,10 @@ type API struct {
 	// Events receives search.requested, .completed and .failed for every
 	// query_range and query request; nil publishes none.
 	Events events.Bus
+	// Discovery reports what the ingest path derives for a tenant
+	// (detected_level, service_name), for drilldown-limits; nil reports
+	// levels on and no service name discovery.
+	Discovery func(tenant string) (levels bool, serviceNameFrom []string)
 }
 
 // Register adds the endpoints to mux under Loki's paths.
@@ -321,7 +325,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &pe), errors.As(err, &qe), errors.As(err, &ue):
 		http.Error(w, err.Error(), http.StatusBadRequest)
 	case errors.Is(err, context.DeadlineExceeded):
-		http.Error(w, "query timed out: "+err.Error()+"; narrow the time range or the selector, or raise limits.query_timeout", http.StatusGatewayTimeout)
+		http.Error(w, "query timed out: "+err.Error()+"; narrow the time range or the selector, or raise query.query_timeout", http.StatusGatewayTimeout)
 	case errors.Is(err, context.Canceled):
 		http.Error(w, "query canceled", 499)
 	default:

@@ -159,7 +159,7 @@ func limitError(format string, args ...any) error {
 // checkLength enforces max_query_length on a range.
 func (l *Limits) checkLength(length time.Duration) error {
 	if l.MaxQueryLength > 0 && length > l.MaxQueryLength {
-		return limitError("the query time range exceeds the limit (query length: %s, limit: %s); shorten the time range or raise limits.max_query_length",
+		return limitError("the query time range exceeds the limit (query length: %s, limit: %s); shorten the time range or raise query.max_query_length",
 			logql.FormatDuration(length), logql.FormatDuration(l.MaxQueryLength))
 	}
 	return nil
@@ -173,7 +173,7 @@ func (l *Limits) checkRangeInterval(expr logql.Expr) error {
 	var err error
 	logql.Walk(expr, func(n logql.Node) bool {
 		if r, ok := n.(*logql.LogRangeExpr); ok && r.Interval > l.MaxQueryRange && err == nil {
-			err = limitError("the range [%s] of %s exceeds the limit of %s; use a shorter range or raise limits.max_query_range",
+			err = limitError("the range [%s] of %s exceeds the limit of %s; use a shorter range or raise query.max_query_range",
 				logql.FormatDuration(r.Interval), r, logql.FormatDuration(l.MaxQueryRange))
 		}
 		return err == nil
@@ -184,7 +184,7 @@ func (l *Limits) checkRangeInterval(expr logql.Expr) error {
 // checkBytes enforces max_query_bytes_read on the index's estimate.
 func (l *Limits) checkBytes(estimate int64) error {
 	if l.MaxQueryBytesRead > 0 && estimate > int64(l.MaxQueryBytesRead) {
-		return limitError("the query would read too many bytes (query: %s, limit: %s); add more specific stream selectors, shorten the time range or raise limits.max_query_bytes_read",
+		return limitError("the query would read too many bytes (query: %s, limit: %s); add more specific stream selectors, shorten the time range or raise query.max_query_bytes_read",
 			humanBytes(estimate), humanBytes(int64(l.MaxQueryBytesRead)))
 	}
 	return nil

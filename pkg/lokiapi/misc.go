@@ -102,14 +102,21 @@ func (a *API) drilldownLimits(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	l := c.limits
+	levels, serviceNameFrom := true, []string{}
+	if a.Discovery != nil {
+		levels, serviceNameFrom = a.Discovery(c.tenant)
+		if serviceNameFrom == nil {
+			serviceNameFrom = []string{}
+		}
+	}
 	bi := a.Build
 	if bi == (BuildInfo{}) {
 		bi = DefaultBuildInfo()
 	}
 	writeJSON(w, map[string]any{
 		"limits": map[string]any{
-			"discover_log_levels":         true,
-			"discover_service_name":       []string{},
+			"discover_log_levels":         levels,
+			"discover_service_name":       serviceNameFrom,
 			"log_level_fields":            logLevelFields,
 			"max_entries_limit_per_query": l.MaxEntriesPerQuery,
 			"max_line_size_truncate":      false,

@@ -124,7 +124,7 @@ func parseLimit(r *http.Request, def, max int) (int, error) {
 		return 0, badParam("invalid limit %q: must be a positive integer", v)
 	}
 	if max > 0 && n > max {
-		return 0, badParam("max entries limit per query exceeded, limit > max_entries_limit_per_query (%d > %d); lower the limit or raise limits.max_entries_limit_per_query", n, max)
+		return 0, badParam("max entries limit per query exceeded, limit > max_entries_limit_per_query (%d > %d); lower the limit or raise query.max_entries_limit_per_query", n, max)
 	}
 	return n, nil
 }

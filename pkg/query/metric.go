@@ -55,7 +55,7 @@ type SeriesLimitError struct{ Limit int }
 func (e *SeriesLimitError) Error() string {
 	return fmt.Sprintf("maximum number of series (%d) reached for a single query; consider reducing query cardinality "+
 		"by adding more specific stream selectors, aggregating with sum by (...) or using fewer labels in by (...), "+
-		"or raise limits.max_query_series", e.Limit)
+		"or raise query.max_query_series", e.Limit)
 }
 
 func seriesLimitError(limit int) error {

@@ -63,6 +63,7 @@ type Config struct {
 	RequireTenant bool `yaml:"require_tenant"`
 
 	Store     store.Options    `yaml:"store"`
+	Ingest    IngestConfig     `yaml:"ingest"`
 	Limits    ingest.Limits    `yaml:"limits"`
 	Overrides ingest.Overrides `yaml:"overrides"`
 	Query     lokiapi.Limits   `yaml:"query"`
@@ -83,6 +84,17 @@ type Config struct {
 	// Cache keeps results of metric range queries: in process by
 	// default, Redis as a second level when configured (docs/cache.md).
 	Cache CacheConfig `yaml:"cache"`
+}
+
+// IngestConfig is the `ingest:` block: bounds on push requests, whatever
+// the tenant.
+type IngestConfig struct {
+	// MaxBodyBytes bounds a push body as sent (compressed); 0 takes 32
+	// MiB. Larger bodies get 413.
+	MaxBodyBytes int `yaml:"max_body_bytes"`
+	// MaxDecompressedBytes bounds a push body after gzip/deflate and
+	// snappy, and the memory of its decoded entries; 0 takes 128 MiB.
+	MaxDecompressedBytes int `yaml:"max_decompressed_bytes"`
 }
 
 // AuditConfig is the `audit:` block.
@@ -138,6 +150,7 @@ type Server struct {
 	guard      *auth.Guard
 	audit      *audit.Log
 	tls        *tls.Config
+	certs      *CertReloader
 	traceStop  func(context.Context) error
 	// bg ends the background subscribers (metrics, audit) at shutdown.
 	bg     context.Context
@@ -242,7 +255,7 @@ func New(cfg Config, log *slog.Logger) (_ *Server, err error) {
 
 	var grpcOpts []grpc.ServerOption
 	if cfg.TLS.Enabled() {
-		if s.tls, _, err = ServerTLS(cfg.TLS, log); err != nil {
+		if s.tls, s.certs, err = ServerTLS(cfg.TLS, log); err != nil {
 			return nil, err
 		}
 		grpcOpts = append(grpcOpts, grpc.Creds(credentials.NewTLS(s.tls)))
@@ -318,13 +331,19 @@ func (s *Server) Handler() http.Handler {
 	resolver := s.resolver()
 	mux := http.NewServeMux()
 	push := ingest.NewHandler(s.Store, ingest.Config{
-		Limits:    &s.cfg.Limits,
-		Overrides: s.cfg.Overrides,
-		Tenants:   resolver,
-		Logger:    s.log,
+		Limits:               &s.cfg.Limits,
+		Overrides:            s.cfg.Overrides,
+		Tenants:              resolver,
+		Logger:               s.log,
+		MaxBodyBytes:         s.cfg.Ingest.MaxBodyBytes,
+		MaxDecompressedBytes: s.cfg.Ingest.MaxDecompressedBytes,
 	})
 	mux.Handle("/loki/api/v1/push", push)
-	api := &lokiapi.API{Engine: s.Engine, Store: s.Store, Limits: s.cfg.Query, Tenants: resolver, Log: s.log, Events: s.Bus}
+	api := &lokiapi.API{Engine: s.Engine, Store: s.Store, Limits: s.cfg.Query, Tenants: resolver, Log: s.log, Events: s.Bus,
+		Discovery: func(tenantID string) (bool, []string) {
+			l := push.LimitsFor(tenantID)
+			return l.DiscoverLogLevels, l.DiscoverServiceName
+		}}
 	api.Register(mux)
 	(&workspace.HTTP{Service: s.Workspaces, Tenants: resolver, Log: s.log}).Register(mux)
 	mux.Handle(stream.Path, stream.NewSSE(s.streamOptions()))
@@ -488,6 +507,22 @@ func (s *Server) Serve(ctx context.Context) error {
 		serveErr = nil
 	}
 	return serveErr
+}
+
+// Reload rereads what an operator may change under a running server: the
+// TLS certificates and the tokens file. The command runs it on SIGHUP;
+// both are also picked up by themselves within seconds of a change.
+func (s *Server) Reload() error {
+	var errs []error
+	if s.certs != nil {
+		if err := s.certs.Reload(); err != nil {
+			errs = append(errs, fmt.Errorf("reload TLS certificates: %w", err))
+		}
+	}
+	if err := s.Tokens.Reload(); err != nil {
+		errs = append(errs, fmt.Errorf("reload tokens: %w", err))
+	}
+	return errors.Join(errs...)
 }
 
 // Close releases what New opened, for a server that never served (Serve

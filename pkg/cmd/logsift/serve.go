@@ -4,6 +4,8 @@ import (
 	"context"
 	"flag"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/logsift/logsift/pkg/server"
 )
@@ -58,5 +60,23 @@ func runServe(ctx context.Context, args []string) error {
 			return err
 		}
 	}
+	// SIGHUP reloads certificates and tokens instead of ending the process.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				if err := srv.Reload(); err != nil {
+					log.Error("reload on SIGHUP", "err", err)
+				} else {
+					log.Info("reloaded TLS certificates and tokens on SIGHUP")
+				}
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 	return srv.Serve(ctx)
 }
