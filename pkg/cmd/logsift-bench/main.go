@@ -5,6 +5,7 @@
 // docs/benchmarks.md comes from this command.
 //
 //	go run ./pkg/cmd/logsift-bench -size 1GB [-victoria-logs PATH]
+//	go run ./pkg/cmd/logsift-bench -import -size 2GB   # logsift-agent import end to end
 package main
 
 import (
@@ -48,10 +49,23 @@ func main() {
 	keep := flag.Bool("keep", false, "keep the data directories")
 	flag.Float64Var(&mutateRate, "mutate", 0, "fraction of digit runs re-rolled in each generated line (0: corpus lines exactly as written)")
 	flag.StringVar(&profileDir, "profile", "", "write CPU profiles of the logsift server (ingest, scan) into this directory")
+	importOnly := flag.Bool("import", false, "measure `logsift-agent import` of files and of a tar.gz into a local server instead of pushes and queries")
 	flag.Parse()
 	n, err := logql.ParseBytes(*size)
 	if err != nil {
 		fail("invalid -size: %v", err)
+	}
+	if *importOnly {
+		work, err := os.MkdirTemp("", "logsift-bench-import-")
+		if err != nil {
+			fail("%v", err)
+		}
+		defer os.RemoveAll(work)
+		if err := benchImport(work, int64(n)); err != nil {
+			os.RemoveAll(work)
+			fail("%v", err)
+		}
+		return
 	}
 	if err := run(int64(n), *vlPath, *conc, *batch, *queries, *keep); err != nil {
 		fail("%v", err)
