@@ -3,6 +3,7 @@ package lokiapi
 import (
 	"encoding/json"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -41,7 +42,18 @@ func jsonEncode(w io.Writer, v any) error {
 // because a 5,000-line answer through reflection costs more than the query.
 func writeQueryResult(w http.ResponseWriter, r *http.Request, res *query.Result) {
 	categorized := wantsCategorized(r)
-	b := make([]byte, 0, 4096)
+	size := 4096
+	if res.Type == query.ResultMatrix {
+		// About 30 bytes a point: one allocation instead of a doubling
+		// series of them.
+		for _, s := range res.Matrix {
+			size += 64 + 30*len(s.Points)
+			for _, l := range s.Labels {
+				size += 6 + len(l.Name) + len(l.Value)
+			}
+		}
+	}
+	b := make([]byte, 0, size)
 	b = append(b, `{"status":"success","data":{"resultType":"`...)
 	b = append(b, res.Type...)
 	b = append(b, `","result":`...)
@@ -198,7 +210,13 @@ func appendPoint(b []byte, ms int64, v float64) []byte {
 	b = append(b, '[')
 	b = appendSeconds(b, ms)
 	b = append(b, `,"`...)
-	b = strconv.AppendFloat(b, v, 'f', -1, 64)
+	// Counts and sums of counts are whole numbers: printed as integers
+	// they come out the same, several times faster. -0 keeps its sign.
+	if v == math.Trunc(v) && v > -1e15 && v < 1e15 && (v != 0 || !math.Signbit(v)) {
+		b = strconv.AppendInt(b, int64(v), 10)
+	} else {
+		b = strconv.AppendFloat(b, v, 'f', -1, 64)
+	}
 	return append(b, `"]`...)
 }
 

@@ -194,6 +194,19 @@ func counter(name string) float64 {
 	return 0
 }
 
+// waitRecorded waits until the record of writes took a write reported
+// after the counter stood at before.
+func waitRecorded(t *testing.T, before float64) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for counter(`logsift_cache_writes_recorded_total`) <= before {
+		if time.Now().After(deadline) {
+			t.Fatal("the store's write report never reached the cache")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // TestResultCacheOverHTTP runs dashboard queries over Loki's HTTP API
 // through the cache newResultCache builds, with a real Redis as the
 // second level: answers equal the engine's, repeats come from the cache,
@@ -213,9 +226,13 @@ func TestResultCacheOverHTTP(t *testing.T) {
 		lvl := []string{"info", "warn", "error"}[i%3]
 		es = append(es, chunk.Entry{Timestamp: base.Add(time.Duration(i) * time.Second).UnixNano(), Line: []byte("level=" + lvl + " msg=hello")})
 	}
+	recorded := counter(`logsift_cache_writes_recorded_total`)
 	if err := s.st.Append(context.Background(), "fake", []store.Stream{{Labels: labels.New("job", "app"), Entries: es}}); err != nil {
 		t.Fatal(err)
 	}
+	// The store reports the append within 100ms; buckets computed before
+	// the report arrives are (rightly) not trusted once it does.
+	waitRecorded(t, recorded)
 	q := `sum by (level) (count_over_time({job="app"} | logfmt [5m]))`
 	start, end := base, base.Add(2*time.Hour)
 	want := s.want(t, q, start, end, time.Minute)
@@ -352,4 +369,88 @@ var dashboardQueries = []string{
 	`sum(rate({job="nginx"} |= " 500 " [5m]))`,
 	`topk(5, sum by (host) (bytes_over_time({env="demo"}[5m])))`,
 	`sum by (service_name) (count_over_time({env="demo"} |~ "(?i)error" [1m]))`,
+}
+
+// TestServerResultCacheSeesLateWrites runs the whole server: metric range
+// queries over HTTP are served from the result cache, and a late write
+// pushed over HTTP into the cached range changes the next answer (the
+// store reports the write, the cache drops the buckets over it).
+func TestServerResultCacheSeesLateWrites(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.HTTPListenAddress, cfg.GRPCListenAddress = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Cache.ClockSkew = time.Millisecond
+	srv, err := New(cfg, quietLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Listen(); err != nil {
+		srv.Close()
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Error(err)
+		}
+	}()
+	url := "http://" + srv.Addr()
+	push := func(from time.Time, n int, line string) {
+		t.Helper()
+		var values bytes.Buffer
+		for i := range n {
+			if i > 0 {
+				values.WriteByte(',')
+			}
+			fmt.Fprintf(&values, `[%q, %q]`, strconv.FormatInt(from.Add(time.Duration(i)*time.Second).UnixNano(), 10), line)
+		}
+		body := `{"streams":[{"stream":{"job":"app"},"values":[` + values.String() + `]}]}`
+		resp, err := http.Post(url+"/loki/api/v1/push", "application/json", bytes.NewBufferString(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNoContent {
+			t.Fatalf("push: status %d", resp.StatusCode)
+		}
+	}
+	base := time.Now().Add(-48 * time.Hour).Truncate(time.Hour)
+	recorded := counter(`logsift_cache_writes_recorded_total`)
+	push(base, 3600, "level=info msg=hello")
+	s := &cacheTestServer{st: srv.Store, plain: &query.Engine{Store: srv.Store}, url: url}
+	q := `sum(count_over_time({job="app"}[5m]))`
+	start, end := base, base.Add(2*time.Hour)
+	waitRecorded(t, recorded) // the push's own report
+	before := s.rangeQuery(t, q, start, end, time.Minute)
+	cached := func() float64 {
+		return counter(`logsift_query_cache_queries_total{result="hit"}`) + counter(`logsift_query_cache_queries_total{result="memo"}`)
+	}
+	hits := cached()
+	if got := s.rangeQuery(t, q, start, end, time.Minute); !sameMatrix(got, before) || cached() != hits+1 {
+		t.Fatal("the repeated query was not answered from the cache")
+	}
+
+	// Half an hour of late lines into the cached range.
+	push(base.Add(30*time.Minute).Add(500*time.Millisecond), 1800, "level=error msg=late")
+	want := s.want(t, q, start, end, time.Minute)
+	if sameMatrix(want, before) {
+		t.Fatal("the late write did not change the engine's answer: the test proves nothing")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := s.rangeQuery(t, q, start, end, time.Minute)
+		if sameMatrix(got, want) {
+			break
+		}
+		if !sameMatrix(got, before) {
+			t.Fatal("the answer is neither the old nor the new one")
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the cache still answers the old result 10s after the late write")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"math"
 	"sync"
 	"testing"
 	"time"
@@ -82,8 +83,7 @@ func TestOnWriteBoundsRanges(t *testing.T) {
 	}
 }
 
-// TestOnWriteFromAppend checks the periodic delivery with real appends,
-// the write path calling noteAppended as apply will.
+// TestOnWriteFromAppend checks the periodic delivery with real appends.
 func TestOnWriteFromAppend(t *testing.T) {
 	s, err := Open(t.TempDir(), Options{})
 	if err != nil {
@@ -97,7 +97,6 @@ func TestOnWriteFromAppend(t *testing.T) {
 	if err := s.Append(context.Background(), "t", streams); err != nil {
 		t.Fatal(err)
 	}
-	s.noteAppended("t", streams) // what tenantDB.apply does once wired
 	select {
 	case n := <-got:
 		if n != (noted{"t", 500, 700}) {
@@ -125,4 +124,59 @@ func BenchmarkNoteAppended(b *testing.B) {
 	for b.Loop() {
 		s.noteAppended("t", streams)
 	}
+}
+
+// TestOnWriteFromWritePaths checks that every way entries become visible,
+// or stop being visible, is reported: pushes (Append), agent chunks
+// (PutChunk), deletions and retention.
+func TestOnWriteFromWritePaths(t *testing.T) {
+	s := openTest(t, t.TempDir(), Options{Retention: 48 * time.Hour})
+	defer closeTest(t, s)
+	ctx := context.Background()
+	got := make(chan noted, 64)
+	stop := s.OnWrite(5*time.Millisecond, func(tenant string, lo, hi int64) { got <- noted{tenant, lo, hi} })
+	defer stop()
+	expect := func(what string, want noted) {
+		t.Helper()
+		deadline := time.After(10 * time.Second)
+		for {
+			select {
+			case n := <-got:
+				if n == want {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("%s: no notification %+v", what, want)
+			}
+		}
+	}
+	now := time.Now()
+	old := now.Add(-10 * 24 * time.Hour).Truncate(24 * time.Hour).UnixNano()
+
+	if err := s.Append(ctx, "t", []Stream{{Labels: labels.New("job", "push"), Entries: entries(old, 3, "old")}}); err != nil {
+		t.Fatal(err)
+	}
+	expect("Append", noted{"t", old, old + 2*int64(time.Millisecond)})
+
+	base := time.Date(2021, 6, 1, 0, 0, 0, 0, time.UTC).UnixNano()
+	data, meta, err := chunk.Encode(labels.New("job", "agent"), entries(base, 10, "agent"), chunk.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.PutChunk(ctx, "u", data); err != nil {
+		t.Fatal(err)
+	}
+	expect("PutChunk", noted{"u", meta.MinTime, meta.MaxTime})
+
+	if n, err := s.DeleteStreams(ctx, "u", sel(t, "job", "agent")); err != nil || n != 1 {
+		t.Fatalf("DeleteStreams: %d, %v", n, err)
+	}
+	expect("DeleteStreams", noted{"u", math.MinInt64, math.MaxInt64})
+
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.applyRetention(now)
+	day := old / dayNanos * dayNanos
+	expect("retention", noted{"t", day, day + dayNanos - 1})
 }

@@ -40,54 +40,63 @@ func benchImport(work string, size int64) error {
 		bins[name] = out
 	}
 	for _, c := range []struct{ name, path string }{{"plain files", dir}, {"tar.gz archive", archive}} {
-		d, agentRSS, serverRSS, err := importOnce(work, bins["logsift"], bins["logsift-agent"], c.path)
+		r, err := importOnce(work, bins["logsift"], bins["logsift-agent"], c.path)
 		if err != nil {
 			return fmt.Errorf("import of %s: %w", c.name, err)
 		}
-		fmt.Printf("| import, %s | %s in %s: %.0f MB/s, %.1f GB/min | agent peak RSS %s, server peak RSS %s |\n",
-			c.name, human(raw), d.Round(time.Millisecond), float64(raw)/1e6/d.Seconds(), float64(raw)/1e9/d.Minutes(), human(agentRSS), human(serverRSS))
+		d := r.wall
+		fmt.Printf("| import, %s | %s in %s: %.0f MB/s, %.1f GB/min | CPU: agent %.1fs, server %.1fs | peak RSS: agent %s, server %s |\n",
+			c.name, human(raw), d.Round(time.Millisecond), float64(raw)/1e6/d.Seconds(), float64(raw)/1e9/d.Minutes(),
+			r.agentCPU.Seconds(), r.serverCPU.Seconds(), human(r.agentRSS), human(r.serverRSS))
 	}
 	return nil
 }
 
+// importResult is one import's wall time, CPU time and peak memory.
+type importResult struct {
+	wall, agentCPU, serverCPU time.Duration
+	agentRSS, serverRSS       int64
+}
+
 // importOnce starts a fresh server and runs one import against it.
-func importOnce(work, serverBin, agentBin, path string) (time.Duration, int64, int64, error) {
+func importOnce(work, serverBin, agentBin, path string) (res importResult, err error) {
 	run, err := os.MkdirTemp(work, "run-")
 	if err != nil {
-		return 0, 0, 0, err
+		return res, err
 	}
 	defer os.RemoveAll(run)
 	httpAddr, err := freePort()
 	if err != nil {
-		return 0, 0, 0, err
+		return res, err
 	}
 	grpcAddrFile := filepath.Join(run, "grpc-addr")
 	srv := exec.Command(serverBin, "serve", "-data-dir", filepath.Join(run, "data"), "-http-listen-address", httpAddr, "-grpc-listen-address", "127.0.0.1:0", "-log.level", "warn")
 	srv.Env = append(os.Environ(), "LOGSIFT_GRPC_ADDR_FILE="+grpcAddrFile)
 	srv.Stderr = os.Stderr
 	if err := srv.Start(); err != nil {
-		return 0, 0, 0, err
+		return res, err
 	}
 	defer func() { srv.Process.Kill(); srv.Wait() }()
 	if err := waitReady("http://"+httpAddr+"/ready", srv); err != nil {
-		return 0, 0, 0, err
+		return res, err
 	}
 	grpcAddr, err := os.ReadFile(grpcAddrFile)
 	if err != nil {
-		return 0, 0, 0, err
+		return res, err
 	}
 	cfg := filepath.Join(run, "agent.yaml")
 	yaml := fmt.Sprintf("data_dir: %s\noutput: {type: logsift, url: %q}\nfiles:\n  - paths: [%q]\nmetrics: {listen_address: \"\"}\n",
 		filepath.Join(run, "agent-data"), strings.TrimSpace(string(grpcAddr)), filepath.Join(run, "unused", "*.log"))
 	if err := os.WriteFile(cfg, []byte(yaml), 0o644); err != nil {
-		return 0, 0, 0, err
+		return res, err
 	}
+	serverCPU0 := processCPU(srv.Process.Pid)
 	agent := exec.Command(agentBin, "import", "--config", cfg, "--workspace", "bench", path)
 	var out strings.Builder
 	agent.Stdout, agent.Stderr = &out, &out
 	start := time.Now()
 	if err := agent.Start(); err != nil {
-		return 0, 0, 0, err
+		return res, err
 	}
 	// Sample the agent's peak RSS while it runs; /proc's VmHWM is gone
 	// once the process has been reaped.
@@ -99,15 +108,39 @@ func importOnce(work, serverBin, agentBin, path string) (time.Duration, int64, i
 	for {
 		select {
 		case err := <-done:
-			d := time.Since(start)
+			res.wall = time.Since(start)
 			if err != nil {
-				return 0, 0, 0, fmt.Errorf("agent: %w\n%s", err, out.String())
+				return res, fmt.Errorf("agent: %w\n%s", err, out.String())
 			}
-			return d, agentRSS, peakRSS(srv.Process.Pid), nil
+			res.agentRSS, res.serverRSS = agentRSS, peakRSS(srv.Process.Pid)
+			res.serverCPU = processCPU(srv.Process.Pid) - serverCPU0
+			if st := agent.ProcessState; st != nil {
+				res.agentCPU = st.UserTime() + st.SystemTime()
+			}
+			return res, nil
 		case <-tick.C:
 			agentRSS = max(agentRSS, peakRSS(agent.Process.Pid))
 		}
 	}
+}
+
+// processCPU is the user and system CPU time a running process has used,
+// from /proc/<pid>/stat (fields 14 and 15, in clock ticks of 1/100 s).
+func processCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) may hold spaces; fields count from ")".
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	var ut, st int64
+	fmt.Sscan(f[11], &ut)
+	fmt.Sscan(f[12], &st)
+	return time.Duration(ut+st) * 10 * time.Millisecond
 }
 
 // writeImportFiles writes size bytes of corpus lines as one log file per
