@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync"
 
 	"github.com/logsift/logsift/pkg/logql"
 )
@@ -56,6 +57,17 @@ type BuildInfo struct {
 // DefaultBuildInfo describes the running binary from the build
 // information Go embeds.
 func DefaultBuildInfo() BuildInfo {
+	defaultBuildInfo.once.Do(func() { defaultBuildInfo.bi = readBuildInfo() })
+	return defaultBuildInfo.bi
+}
+
+// defaultBuildInfo is read once: the binary does not change while it runs.
+var defaultBuildInfo struct {
+	once sync.Once
+	bi   BuildInfo
+}
+
+func readBuildInfo() BuildInfo {
 	bi := BuildInfo{
 		Version:        LokiCompatVersion,
 		Branch:         "HEAD",

@@ -18,6 +18,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -382,10 +383,38 @@ func withRequestMetrics(next http.Handler) http.Handler {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 		next.ServeHTTP(sw, r)
-		route := routeName(r.URL.Path)
-		metrics.GetOrCreateCounter(fmt.Sprintf(`logsift_http_requests_total{route=%q,code="%d"}`, route, sw.code)).Inc()
-		metrics.GetOrCreatePrometheusHistogram(fmt.Sprintf(`logsift_http_request_duration_seconds{route=%q}`, route)).UpdateDuration(start)
+		m := routeMetricsFor(routeName(r.URL.Path), sw.code)
+		m.requests.Inc()
+		m.duration.UpdateDuration(start)
 	})
+}
+
+// routeMetrics are the series of one route and status code, looked up
+// once: building their names per request cost more than the request's
+// own work on cached dashboard queries.
+type routeMetrics struct {
+	requests *metrics.Counter
+	duration *metrics.PrometheusHistogram
+}
+
+type routeKey struct {
+	route string
+	code  int
+}
+
+var routeMetricsCache sync.Map // routeKey -> *routeMetrics
+
+func routeMetricsFor(route string, code int) *routeMetrics {
+	k := routeKey{route, code}
+	if m, ok := routeMetricsCache.Load(k); ok {
+		return m.(*routeMetrics)
+	}
+	m := &routeMetrics{
+		requests: metrics.GetOrCreateCounter(fmt.Sprintf(`logsift_http_requests_total{route=%q,code="%d"}`, route, code)),
+		duration: metrics.GetOrCreatePrometheusHistogram(fmt.Sprintf(`logsift_http_request_duration_seconds{route=%q}`, route)),
+	}
+	v, _ := routeMetricsCache.LoadOrStore(k, m)
+	return v.(*routeMetrics)
 }
 
 // knownRoutes are the fixed paths counted under their own name.
