@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -40,6 +41,23 @@ func jsonEncode(w io.Writer, v any) error {
 
 // writeQueryResult writes the query response body. It is written by hand
 // because a 5,000-line answer through reflection costs more than the query.
+// appendMatrixShared appends the matrix, from the encoding kept with a
+// shared result when there is one (formatting numbers is most of the cost
+// of answering a cached dashboard query).
+func appendMatrixShared(b []byte, res *query.Result) []byte {
+	if res.Encoded == nil {
+		return appendMatrix(b, res.Matrix)
+	}
+	if enc := res.Encoded.Load(); enc != nil {
+		return append(b, *enc...)
+	}
+	start := len(b)
+	b = appendMatrix(b, res.Matrix)
+	enc := slices.Clone(b[start:])
+	res.Encoded.CompareAndSwap(nil, &enc)
+	return b
+}
+
 func writeQueryResult(w http.ResponseWriter, r *http.Request, res *query.Result) {
 	categorized := wantsCategorized(r)
 	size := 4096
@@ -61,7 +79,7 @@ func writeQueryResult(w http.ResponseWriter, r *http.Request, res *query.Result)
 	case query.ResultStreams:
 		b = appendStreams(b, res.Streams, categorized)
 	case query.ResultMatrix:
-		b = appendMatrix(b, res.Matrix)
+		b = appendMatrixShared(b, res)
 	case query.ResultVector:
 		b = appendVector(b, res.Vector)
 	case query.ResultScalar:
@@ -81,6 +99,9 @@ func writeQueryResult(w http.ResponseWriter, r *http.Request, res *query.Result)
 	if categorized {
 		w.Header().Set("X-Loki-Response-Encoding-Flags", categorizeLabels)
 	}
+	// With the length known the server sends headers and body in one
+	// write instead of chunked pieces.
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	_, _ = w.Write(b)
 }
 

@@ -98,6 +98,9 @@ type ResultCache struct {
 type memoEntry struct {
 	matrix []Series
 	stamps []stamp
+	// encoded keeps the API's encoding of matrix (Result.Encoded), so
+	// that a repeated dashboard query is not formatted again.
+	encoded *atomic.Pointer[[]byte]
 }
 
 // stamp says that a result over the entries in [lo, hi] was computed at
@@ -400,7 +403,7 @@ func (rc *ResultCache) exec(ctx context.Context, e *Engine, p Params, expr logql
 		if m, ok := rc.memo.GetIfPresent(memoKey); ok {
 			if rc.memoValid(pl.p.Tenant, &m) {
 				queriesMemo.Inc()
-				return &Result{Type: ResultMatrix, Matrix: m.matrix, Stats: Stats{Streams: int64(len(m.matrix)), ExecTime: time.Since(began)}}, nil
+				return &Result{Type: ResultMatrix, Matrix: m.matrix, Encoded: m.encoded, Stats: Stats{Streams: int64(len(m.matrix)), ExecTime: time.Since(began)}}, nil
 			}
 			rc.memo.Invalidate(memoKey)
 		}
@@ -501,7 +504,9 @@ func (rc *ResultCache) exec(ctx context.Context, e *Engine, p Params, expr logql
 			}
 			stamps = append(stamps, stamp{b.lo, b.hi, b.computedAt})
 		}
-		rc.memo.Set(memoKey, memoEntry{matrix: mat, stamps: stamps})
+		enc := new(atomic.Pointer[[]byte])
+		rc.memo.Set(memoKey, memoEntry{matrix: mat, stamps: stamps, encoded: enc})
+		return &Result{Type: ResultMatrix, Matrix: mat, Encoded: enc, Stats: stats}, nil
 	}
 	return &Result{Type: ResultMatrix, Matrix: mat, Stats: stats}, nil
 }

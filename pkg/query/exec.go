@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/logsift/logsift/pkg/logql"
@@ -67,6 +68,10 @@ type Result struct {
 	Vector  []Sample
 	Scalar  Point
 	Stats   Stats
+	// Encoded, when set, is shared by every answer with this same Matrix
+	// (the result cache's memo): the API keeps its encoding of the matrix
+	// there and reuses it.
+	Encoded *atomic.Pointer[[]byte]
 }
 
 // Error is a query the engine refuses for what it asks (as opposed to a
