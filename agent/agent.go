@@ -84,8 +84,11 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 			MaxAge:      cfg.Chunks.MaxAge,
 			Chunk:       chunk.Options{BlockSize: int(cfg.Chunks.BlockBytes)},
 		},
-		BufferBytes: int64(cfg.Chunks.BufferBytes),
-		Logger:      log,
+		BufferBytes:       int64(cfg.Chunks.BufferBytes),
+		NoLevels:          !cfg.DiscoverLogLevels,
+		ServiceNameLabels: cfg.DiscoverServiceName,
+		NoServiceName:     len(cfg.DiscoverServiceName) == 0,
+		Logger:            log,
 	}, spool)
 	if err != nil {
 		spool.Close()

@@ -87,6 +87,13 @@ func ImportRun(ctx context.Context, cfg *config.Config, opts ImportOptions, log 
 	if opts.Overrides.Rules == nil {
 		opts.Overrides = cfg.Detection
 	}
+	// Level and service name discovery follow the configuration: the
+	// same settings as tailing.
+	opts.NoLevels = opts.NoLevels || !cfg.DiscoverLogLevels
+	if opts.ServiceNameLabels == nil {
+		opts.ServiceNameLabels = cfg.DiscoverServiceName
+	}
+	opts.NoServiceName = opts.NoServiceName || len(opts.ServiceNameLabels) == 0
 	if opts.Logger == nil {
 		opts.Logger = log
 	}

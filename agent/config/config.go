@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +24,7 @@ import (
 	"github.com/logsift/logsift/agent/detect"
 	"github.com/logsift/logsift/agent/glob"
 	"github.com/logsift/logsift/pkg/labels"
+	"github.com/logsift/logsift/pkg/servicename"
 	"github.com/logsift/logsift/pkg/tenant"
 )
 
@@ -46,6 +48,20 @@ type Config struct {
 	// `logsift-agent import` per path glob (see "Workspace import" in
 	// docs/agent.md).
 	Detection detect.Overrides `yaml:"detection"`
+	// DiscoverLogLevels adds structured metadata detected_level to every
+	// tailed line and imported record, as Loki's (and logsift's) push API
+	// does with its option of the same name: the server stores the
+	// agent's chunks as sent and cannot add it later. Grafana colours
+	// lines by it, Logs Drilldown groups by it, and the provisioned
+	// error-lines alert counts it. Default true.
+	DiscoverLogLevels bool `yaml:"discover_log_levels"`
+	// DiscoverServiceName lists the labels, in order, from which a stream
+	// without a service_name label gets one, as Loki's option of the same
+	// name does: the first label the stream has. A tailed file's stream
+	// with none of them gets "unknown_service", an imported file's stream
+	// the workspace name. Default Loki's list, the server's default too;
+	// an empty list turns it off.
+	DiscoverServiceName []string `yaml:"discover_service_name"`
 }
 
 // Output says where chunks go.
@@ -186,6 +202,9 @@ func Default() Config {
 		Positions: Positions{Retention: 24 * time.Hour},
 		Metrics:   Metrics{ListenAddress: "127.0.0.1:9080"},
 		Log:       Log{Level: "info", Format: "text"},
+
+		DiscoverLogLevels:   true,
+		DiscoverServiceName: slices.Clone(servicename.DefaultLabels),
 	}
 }
 
@@ -428,6 +447,18 @@ func (c *Config) validate(name string, root *yaml.Node) Errors {
 	case "text", "json":
 	default:
 		add([]any{"log", "format"}, "%q: use text or json", c.Log.Format)
+	}
+	seen := map[string]bool{}
+	for i, l := range c.DiscoverServiceName {
+		switch {
+		case !labels.ValidName(l):
+			add([]any{"discover_service_name", i}, "%q is not a valid label name ([a-zA-Z_][a-zA-Z0-9_]*)", l)
+		case l == servicename.Label:
+			add([]any{"discover_service_name", i}, "service_name is what is discovered; list the labels it is taken from")
+		case seen[l]:
+			add([]any{"discover_service_name", i}, "%q is listed twice", l)
+		}
+		seen[l] = true
 	}
 	return errs
 }

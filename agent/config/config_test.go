@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/logsift/logsift/pkg/servicename"
 )
 
 func TestParseAppliesDefaultsAndResolvesPaths(t *testing.T) {
@@ -158,5 +160,48 @@ func TestTokenSettings(t *testing.T) {
 		if err != nil && strings.Contains(err.Error(), "lsk_a b") {
 			t.Errorf("the error quotes the token: %v", err)
 		}
+	}
+}
+
+func TestDiscoverySettings(t *testing.T) {
+	base := "output: {url: \"x:1\"}\nfiles: [{paths: [/a]}]\ndata_dir: /d\n"
+	cfg, err := Parse("c.yaml", []byte(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.DiscoverLogLevels || strings.Join(cfg.DiscoverServiceName, ",") != strings.Join(servicename.DefaultLabels, ",") {
+		t.Fatalf("defaults: %v %v", cfg.DiscoverLogLevels, cfg.DiscoverServiceName)
+	}
+	// The default list is the config's own copy.
+	cfg.DiscoverServiceName[0] = "changed"
+	if servicename.DefaultLabels[0] != "service" {
+		t.Fatal("the configuration shares servicename.DefaultLabels")
+	}
+	cfg, err = Parse("c.yaml", []byte(base+"discover_log_levels: false\ndiscover_service_name: []\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DiscoverLogLevels || len(cfg.DiscoverServiceName) != 0 {
+		t.Fatalf("off: %v %v", cfg.DiscoverLogLevels, cfg.DiscoverServiceName)
+	}
+	cfg, err = Parse("c.yaml", []byte(base+"discover_service_name: [team, job]\n"))
+	if err != nil || strings.Join(cfg.DiscoverServiceName, ",") != "team,job" {
+		t.Fatalf("custom list: %v %v", cfg, err)
+	}
+	_, err = Parse("c.yaml", []byte(base+"discover_service_name:\n  - app\n  - 9lives\n  - service_name\n  - app\n"))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{
+		`c.yaml:6: discover_service_name[1]: "9lives" is not a valid label name`,
+		`c.yaml:7: discover_service_name[2]: service_name is what is discovered`,
+		`c.yaml:8: discover_service_name[3]: "app" is listed twice`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in\n%s", want, err)
+		}
+	}
+	if _, err := Parse("c.yaml", []byte(base+"discover_log_levels: sometimes\n")); err == nil {
+		t.Error("discover_log_levels: sometimes accepted")
 	}
 }

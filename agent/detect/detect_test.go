@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/logsift/logsift/pkg/labels"
+	"github.com/logsift/logsift/pkg/levels"
 )
 
 var ref = time.Date(2024, 6, 30, 12, 0, 0, 0, time.UTC)
@@ -150,7 +153,7 @@ func TestOverrides(t *testing.T) {
 	}
 	s, _ := ov.For("var/app/server.log")
 	p, recs := records(t, "31.12.2023 23:00:00 ERROR boom\n  detail\n01.01.2024 00:30:00 INFO ok\n", s)
-	if p.LayoutText == "" || len(recs) != 2 || rfc(recs[0].Time) != "2023-12-31T22:00:00Z" || recs[0].Level != LevelError {
+	if p.LayoutText == "" || len(recs) != 2 || rfc(recs[0].Time) != "2023-12-31T22:00:00Z" || p.Level(nil, recs[0].Text) != levels.Error {
 		t.Errorf("layout override: %+v %v", p.Format, recs)
 	}
 	if s, _ := ov.For("deep/dir/x.bin"); !s.Skip {
@@ -163,7 +166,7 @@ func TestOverrides(t *testing.T) {
 	}
 	s, _ = ov.For("x/noisy.log")
 	p, recs = records(t, "2024-01-01 10:00:00 ERROR a\n  indented\n", s)
-	if len(recs) != 2 || recs[0].Level != "" || p.Levels {
+	if len(recs) != 2 || p.Level(nil, recs[0].Text) != "" || p.Levels {
 		t.Errorf("noisy: %v", recs)
 	}
 	for _, bad := range []Rule{{Timestamp: "not a layout"}, {Timezone: "Mars/Olympus"}, {Multiline: "("}, {Year: 3}, {Match: "[", Skip: true}} {
@@ -198,7 +201,7 @@ func TestMultiline(t *testing.T) {
 	t.Run("java", func(t *testing.T) {
 		text := "2024-01-01 10:00:00,000 ERROR failed\njava.lang.IllegalStateException: boom\n\tat a.b.C.d(C.java:1)\n\tat a.b.C.e(C.java:2)\nCaused by: java.io.IOException: x\n\t... 3 more\n2024-01-01 10:00:01,000 INFO next\n"
 		p, recs := records(t, text, Settings{})
-		if p.Mode != ModeTimestamp || len(recs) != 2 || recs[0].Lines != 6 || recs[0].Level != LevelError || recs[1].Line != 7 {
+		if p.Mode != ModeTimestamp || len(recs) != 2 || recs[0].Lines != 6 || p.Level(nil, recs[0].Text) != levels.Error || recs[1].Line != 7 {
 			t.Fatalf("mode %v, records %+v", p.Mode, recs)
 		}
 	})
@@ -274,28 +277,32 @@ func TestMultiline(t *testing.T) {
 	})
 }
 
+// TestLevels checks the file knowledge the profile adds to pkg/levels
+// (which has its own tests): the format's level letter, the user's field,
+// and the first line of a record.
 func TestLevels(t *testing.T) {
-	cases := []struct{ line, want string }{
-		{"2024-01-01 10:00:00 ERROR x", LevelError},
-		{"2024-01-01 10:00:00 [warn] x", LevelWarn},
-		{"[Sun Dec 04 04:47:44 2005] [notice] x", LevelInfo},
-		{"2016-09-28 04:30:30, Info   CBS", LevelInfo},
-		{"2024-01-01 10:00:00 level=debug msg=x", LevelDebug},
-		{`{"level":"warning","msg":"x"}`, LevelWarn},
-		{`{"t":{"$date":"2021-03-22T21:21:20.328+00:00"},"s":"E","c":"x"}`, LevelError},
-		{"E0507 12:04:17.597069 1 x.go:1] bad", LevelError},
-		{"03-17 16:13:38.811  1702  2395 W WindowManager: x", LevelWarn},
-		{"2017-07-31 13:36:42.585 CEST [4974] LOG:  x", LevelInfo},
-		{"2024-01-01 10:00:00 FATAL x", LevelFatal},
-		{"2024-01-01 10:00:00 CRIT x", LevelCritical},
-		{"2024-01-01 10:00:00 connection error in handler", ""},
-		{"2024-01-01 10:00:00 ERRORS are counted", ""},
+	cases := []struct {
+		sample, record string
+		s              Settings
+		want           string
+	}{
+		{"E0507 12:04:17.597069 1 x.go:1] bad", "E0507 12:04:17.597069 1 x.go:1] retry: info", Settings{}, levels.Error},
+		{"03-17 16:13:38.811  1702  2395 W WindowManager: x", "03-17 16:13:38.811  1702  2395 D Tag: an error", Settings{}, levels.Debug},
+		{"2024-01-01 10:00:00 ERROR x", "2024-01-01 10:00:00 ERROR x\n\tat frame WARN", Settings{}, levels.Error},
+		{"2024-01-01 10:00:00 x", "2024-01-01 10:00:00 done\nERROR in the second line", Settings{}, levels.Unknown},
+		{"2024-01-01 10:00:00 connection error in handler", "2024-01-01 10:00:00 connection error in handler", Settings{}, levels.Error},
+		{`{"sev":"W","level":"info"}`, `{"sev":"E","level":"info"}`, Settings{LevelField: "sev"}, levels.Error},
+		{"2024-01-01 10:00:00 ERROR x", "2024-01-01 10:00:00 ERROR x", Settings{LevelField: "none"}, ""},
 	}
 	for _, c := range cases {
-		p := Detect([][]byte{[]byte(c.line)}, FileInfo{ModTime: ref}, Settings{})
-		if got := p.findLevel([]byte(c.line)); got != c.want {
-			t.Errorf("%q: level %q, want %q", c.line, got, c.want)
+		p := Detect([][]byte{[]byte(c.sample)}, FileInfo{ModTime: ref}, c.s)
+		if got := p.Level(nil, []byte(c.record)); got != c.want {
+			t.Errorf("%q: level %q, want %q", c.record, got, c.want)
 		}
+	}
+	p := Detect([][]byte{[]byte("2024-01-01 10:00:00 INFO x")}, FileInfo{ModTime: ref}, Settings{})
+	if got := p.Level(labels.New("level", "warn"), []byte("2024-01-01 10:00:00 INFO x")); got != levels.Warn {
+		t.Errorf("a stream's level label: %q", got)
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/logsift/logsift/pkg/levels"
 )
 
 // Explain writes what detection decided for the file and why, in words a
@@ -182,12 +184,8 @@ func (p *Profile) explainRecords(ew *errWriter, sample [][]byte) {
 }
 
 func (p *Profile) explainLevels(ew *errWriter) {
-	switch {
-	case p.Settings.LevelField == "none":
+	if !p.Levels {
 		ew.printf("  level:      not detected (override level_field: none)\n")
-		return
-	case !p.Levels:
-		ew.printf("  level:      no level word or field in the sample; not looked for (override with level_field:)\n")
 		return
 	}
 	var parts []string
@@ -195,12 +193,24 @@ func (p *Profile) explainLevels(ew *errWriter) {
 		parts = append(parts, fmt.Sprintf("%s %d", lv, n))
 	}
 	sort.Strings(parts)
-	how := "first level word (ERROR, WARN, INFO, …) in the first 200 bytes, JSON \"level\" fields, klog/Android/MongoDB letters"
-	if p.LevelField != "" {
+	var how string
+	switch {
+	case p.LevelField != "":
 		how = fmt.Sprintf("field %q (override)", p.LevelField)
+	case p.LevelHints.Format == levels.Klog:
+		how = "klog's level letter (I, W, E, F); else as the server detects it"
+	case p.LevelHints.Format == levels.Logcat:
+		how = "logcat's level letter (V, D, I, W, E, F); else as the server detects it"
+	default:
+		how = "as the server detects it (Loki's discover_log_levels): a level field (level=, \"level\":), else the first level word (ERROR, warn, …)"
 	}
-	ew.printf("  level:      %s\n", how)
-	ew.printf("              in the sample: %s\n", strings.Join(parts, ", "))
+	ew.printf("  level:      %s, in the first line of each record;\n", how)
+	if p.LevelField == "" {
+		ew.printf("              where none is found: MongoDB's \"s\", SEVERE/FINE, NOTICE/ALERT, [notice], PostgreSQL's LOG:\n")
+	}
+	if len(parts) > 0 {
+		ew.printf("              in the sample: %s\n", strings.Join(parts, ", "))
+	}
 }
 
 type errWriter struct {

@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"sort"
 	"time"
+
+	"github.com/logsift/logsift/pkg/levels"
 )
 
 // SampleLines is how many first lines of a file detection looks at.
@@ -90,8 +92,9 @@ type Profile struct {
 	startRE     *regexp.Regexp
 
 	// Levels.
-	Levels     bool   // look for a level in each record
-	LevelField string // user-named field
+	Levels     bool         // detect each record's level (false with level_field: none)
+	LevelField string       // user-named field
+	LevelHints levels.Hints // what pkg/levels is told about the file
 
 	Host string // host found in the sample (syslog hostname field)
 
@@ -365,30 +368,6 @@ func (p *Profile) chooseMode(lines [][]byte, s Settings) {
 		}
 	}
 	p.Mode = ModePattern
-}
-
-func (p *Profile) chooseLevels(lines [][]byte, s Settings) {
-	p.LevelCounts = map[string]int{}
-	switch s.LevelField {
-	case "none":
-		return
-	case "":
-	default:
-		p.LevelField = s.LevelField
-		p.Levels = true
-	}
-	for _, l := range lines {
-		if isBlank(l) || (p.Mode != ModeSingle && isIndented(l)) {
-			continue
-		}
-		lv := p.findLevel(l)
-		if lv == "" {
-			lv = "(none)"
-		} else {
-			p.Levels = true
-		}
-		p.LevelCounts[lv]++
-	}
 }
 
 // findHost reads the hostname field of syslog lines ("MMM d HH:mm:ss

@@ -12,7 +12,6 @@ type Record struct {
 	Text    []byte // its lines joined with '\n', without line terminators
 	Time    int64  // Unix nanoseconds
 	OwnTime bool   // the record carried its timestamp; else it was inherited
-	Level   string // Loki level name, or ""
 	Cut     bool   // cut short at the record size or line bound
 }
 
@@ -222,13 +221,6 @@ func (a *Assembler) close() error {
 	a.open = false
 	r := &a.cur
 	r.Text = a.buf
-	if a.p.Levels {
-		first := r.Text
-		if i := bytes.IndexByte(first, '\n'); i >= 0 {
-			first = first[:i]
-		}
-		r.Level = a.p.findLevel(first)
-	}
 	if r.OwnTime {
 		if err := a.flushPending(r.Time); err != nil {
 			return err

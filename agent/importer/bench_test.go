@@ -63,7 +63,7 @@ func corpusDirOrEmpty() string {
 	}
 }
 
-func benchImport(b *testing.B, name string, data []byte, raw int) {
+func benchImport(b *testing.B, name string, data []byte, raw int, mods ...func(*Options)) {
 	path := writeFile(b, filepath.Join(b.TempDir(), name), data)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	b.SetBytes(int64(raw))
@@ -80,7 +80,11 @@ func benchImport(b *testing.B, name string, data []byte, raw int) {
 	for i := 0; i < b.N; i++ {
 		sink := newFakeShipper(b)
 		sink.noStore = true
-		sum, err := Run(context.Background(), Options{Paths: []string{path}, Workspace: "bench", Logger: log}, sink)
+		opts := Options{Paths: []string{path}, Workspace: "bench", Logger: log}
+		for _, m := range mods {
+			m(&opts)
+		}
+		sum, err := Run(context.Background(), opts, sink)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -95,6 +99,13 @@ func benchImport(b *testing.B, name string, data []byte, raw int) {
 func BenchmarkImportPlain(b *testing.B) {
 	data := benchInput(b, "elastic-examples/apache_access_combined.log", 64<<20)
 	benchImport(b, "access.log", data, len(data))
+}
+
+// BenchmarkImportPlainNoDiscovery is BenchmarkImportPlain without level
+// and service name discovery: the difference is what they cost.
+func BenchmarkImportPlainNoDiscovery(b *testing.B) {
+	data := benchInput(b, "elastic-examples/apache_access_combined.log", 64<<20)
+	benchImport(b, "access.log", data, len(data), func(o *Options) { o.NoLevels, o.NoServiceName = true, true })
 }
 
 // BenchmarkImportGzip is the same through gzip; compare with

@@ -76,7 +76,7 @@ func explainSource(ctx context.Context, ew *explainWriter, s source, ov detect.O
 			if prof.Host != "" {
 				ew.printf(", host=%q", prof.Host)
 			}
-			ew.printf("}; each entry keeps its first line number as metadata \"line\"\n")
+			ew.printf(", service_name=<workspace>}; each entry keeps its first line number as metadata \"line\"\n")
 		}
 		ew.printf("\n")
 		return ew.err

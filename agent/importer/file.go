@@ -14,6 +14,8 @@ import (
 	"github.com/logsift/logsift/agent/detect"
 	"github.com/logsift/logsift/pkg/chunk"
 	"github.com/logsift/logsift/pkg/labels"
+	"github.com/logsift/logsift/pkg/levels"
+	"github.com/logsift/logsift/pkg/servicename"
 )
 
 // readMember imports one text file: it samples the first lines, detects,
@@ -49,9 +51,15 @@ func (imp *importer) readMember(ctx context.Context, s source, m *archive.Member
 	if host != "" {
 		lbls = append(lbls, labels.Label{Name: LabelHost, Value: host})
 	}
-	lbls = lbls.Sort()
+	lbls = servicename.Add(lbls.Sort(), imp.opts.ServiceNameLabels, imp.opts.Workspace)
 
 	job := &fileJob{imp: imp, key: key, path: m.Path, labels: lbls, enc: enc}
+	if !imp.opts.NoLevels && prof.Levels { // not level_field: none
+		job.prof = prof
+		// A level-like stream label decides every record's level; look
+		// at the labels once, not per record.
+		job.streamLevel, _ = levels.FromLabels(lbls, nil)
+	}
 	imp.mu.Lock()
 	imp.files++
 	imp.mu.Unlock()
@@ -82,16 +90,18 @@ func (imp *importer) readMember(ctx context.Context, s source, m *archive.Member
 
 // stateKey identifies a file for resuming: its top-level file (path, size,
 // modification time), its path inside, its declared size, and everything
-// that changes its chunks (labels, detection overrides, chunk size).
+// that changes its chunks (labels, detection overrides, chunk size, level
+// and service name discovery).
 func (imp *importer) stateKey(s source, m *archive.Member, st detect.Settings) string {
 	h := sha256.New()
 	loc := ""
 	if st.Location != nil {
 		loc = st.Location.String()
 	}
-	fmt.Fprintf(h, "%s\x00%d\x00%d\x00%s\x00%d\x00%s\x00%s\x00%s\x00%d\x00%s\x00%s\x00%d",
+	fmt.Fprintf(h, "%s\x00%d\x00%d\x00%s\x00%d\x00%s\x00%s\x00%s\x00%d\x00%s\x00%s\x00%d\x00%t\x00%q",
 		s.abs, s.size, s.mtime.UnixNano(), m.Path, m.Size, imp.base.String(), imp.opts.Host,
-		st.Timestamp, st.Year, loc, st.Multiline+"\x00"+st.LevelField, imp.chunkRaw)
+		st.Timestamp, st.Year, loc, st.Multiline+"\x00"+st.LevelField, imp.chunkRaw,
+		imp.opts.NoLevels, imp.opts.ServiceNameLabels)
 	return hex.EncodeToString(h.Sum(nil))
 }
 
@@ -103,7 +113,11 @@ type fileJob struct {
 	key    string
 	path   string
 	labels labels.Labels
-	cur    *batch
+	prof   *detect.Profile // nil: no level detection
+	// streamLevel is the level a level-like stream label gives every
+	// record ("" for none).
+	streamLevel string
+	cur         *batch
 
 	mu          sync.Mutex
 	outstanding int  // batches handed to the encoders and not yet acknowledged
@@ -119,7 +133,11 @@ func (j *fileJob) add(r *detect.Record) error {
 		b = getBatch(j)
 		j.cur = b
 	}
-	b.add(r)
+	level := j.streamLevel
+	if j.prof != nil && level == "" {
+		level = j.prof.Level(nil, r.Text)
+	}
+	b.add(r, level)
 	if b.raw >= j.imp.chunkRaw {
 		return j.send()
 	}
@@ -257,10 +275,10 @@ func putBatch(b *batch) {
 	}
 }
 
-func (b *batch) add(r *detect.Record) {
+func (b *batch) add(r *detect.Record, level string) {
 	off := len(b.arena)
 	b.arena = append(b.arena, r.Text...)
-	b.recs = append(b.recs, record{ts: r.Time, off: off, n: len(r.Text), line: r.Line, level: r.Level, ownTime: r.OwnTime})
+	b.recs = append(b.recs, record{ts: r.Time, off: off, n: len(r.Text), line: r.Line, level: level, ownTime: r.OwnTime})
 	b.raw += len(r.Text)
 }
 
@@ -289,7 +307,7 @@ func (b *batch) build() []chunk.Entry {
 		k := 0
 		m := md[2*i : 2*i : 2*i+2]
 		if r.level != "" {
-			m = append(m, labels.Label{Name: "detected_level", Value: r.level})
+			m = append(m, labels.Label{Name: levels.Label, Value: r.level})
 			k++
 		}
 		m = append(m, labels.Label{Name: "line", Value: digits[start:ends[i]]})

@@ -29,6 +29,7 @@ import (
 	"github.com/logsift/logsift/agent/detect"
 	"github.com/logsift/logsift/agent/ship"
 	"github.com/logsift/logsift/pkg/labels"
+	"github.com/logsift/logsift/pkg/servicename"
 )
 
 // Options configure one import.
@@ -53,6 +54,21 @@ type Options struct {
 	Progress io.Writer
 	// Overrides correct detection per path glob.
 	Overrides detect.Overrides
+	// NoLevels leaves entries without the detected_level structured
+	// metadata that they otherwise get as Loki's discover_log_levels gives
+	// it (the agent's discover_log_levels: false).
+	NoLevels bool
+	// ServiceNameLabels are the labels whose value, the first one a stream
+	// has, becomes its service_name label, as Loki's discover_service_name
+	// does; nil means Loki's list (servicename.DefaultLabels). A stream
+	// with none of them (the usual case: imported streams carry workspace,
+	// file, source and host) is named after the workspace, because the
+	// workspace is the service a support engineer investigates; Loki's
+	// "unknown_service" would lump every workspace together in Drilldown.
+	ServiceNameLabels []string
+	// NoServiceName leaves streams without a service_name label (the
+	// agent's discover_service_name: []).
+	NoServiceName bool
 	// Limits bound archive reading (zip bombs, nesting, spooling).
 	Limits archive.Limits
 
@@ -262,6 +278,12 @@ func newImport(opts Options, sink ship.Shipper) (*importer, error) {
 	base = base.Sort()
 	if err := base.Validate(); err != nil {
 		return nil, fmt.Errorf("import: labels: %w", err)
+	}
+	if opts.ServiceNameLabels == nil {
+		opts.ServiceNameLabels = servicename.DefaultLabels
+	}
+	if opts.NoServiceName {
+		opts.ServiceNameLabels = nil
 	}
 	imp := &importer{opts: opts, sink: sink, base: base, workers: opts.Workers, chunkRaw: opts.ChunkBytes}
 	if imp.workers <= 0 {

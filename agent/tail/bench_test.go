@@ -64,7 +64,7 @@ func (c *countingSink) ShipTagged(ctx context.Context, data, tag []byte, ack fun
 // partial chunk of each of files files are built and spooled (files 0:
 // many small files, of which at most the buffer budget may still wait for
 // its age cut).
-func benchTail(b *testing.B, glob string, size int64, files int) {
+func benchTail(b *testing.B, glob string, size int64, files int, mod func(*Options)) {
 	b.Helper()
 	sp, err := ship.Open(ship.Options{Dir: filepath.Join(b.TempDir(), "spool"), MaxBytes: 8 << 30, Logger: quiet(), Metrics: metrics.NewSet()})
 	if err != nil {
@@ -78,6 +78,9 @@ func benchTail(b *testing.B, glob string, size int64, files int) {
 		Build:         build.Options{MaxAge: 200 * time.Millisecond},
 		Logger:        quiet(),
 		Metrics:       metrics.NewSet(),
+	}
+	if mod != nil {
+		mod(&opts)
 	}
 	tl, err := New(opts, sink)
 	if err != nil {
@@ -104,7 +107,16 @@ func benchTail(b *testing.B, glob string, size int64, files int) {
 	<-done
 }
 
-func BenchmarkTailOneFile(b *testing.B) {
+// BenchmarkTailOneFile tails with level and service name discovery on, as
+// the agent runs by default; BenchmarkTailOneFileNoDiscovery shows what
+// the discovery costs.
+func BenchmarkTailOneFile(b *testing.B) { benchTailOneFile(b, nil) }
+
+func BenchmarkTailOneFileNoDiscovery(b *testing.B) {
+	benchTailOneFile(b, func(o *Options) { o.NoLevels, o.NoServiceName = true, true })
+}
+
+func benchTailOneFile(b *testing.B, mod func(*Options)) {
 	dir := b.TempDir()
 	data := benchLines(b, 64<<20)
 	if err := os.WriteFile(filepath.Join(dir, "big.log"), data, 0o644); err != nil {
@@ -114,7 +126,7 @@ func BenchmarkTailOneFile(b *testing.B) {
 	b.ResetTimer()
 	cpu := cpuTime()
 	for range b.N {
-		benchTail(b, filepath.Join(dir, "*.log"), int64(len(data)), 1)
+		benchTail(b, filepath.Join(dir, "*.log"), int64(len(data)), 1, mod)
 	}
 	reportCPU(b, cpu, int64(len(data))*int64(b.N))
 }
@@ -148,7 +160,7 @@ func BenchmarkTail1000Files(b *testing.B) {
 	b.ResetTimer()
 	cpu := cpuTime()
 	for range b.N {
-		benchTail(b, filepath.Join(dir, "*.log"), total, 0)
+		benchTail(b, filepath.Join(dir, "*.log"), total, 0, nil)
 	}
 	b.StopTimer()
 	reportCPU(b, cpu, total*int64(b.N))

@@ -35,6 +35,8 @@ import (
 	"github.com/logsift/logsift/agent/build"
 	"github.com/logsift/logsift/agent/glob"
 	"github.com/logsift/logsift/pkg/labels"
+	"github.com/logsift/logsift/pkg/levels"
+	"github.com/logsift/logsift/pkg/servicename"
 )
 
 // Sink takes built chunks. ShipTagged returns once the chunk is queued
@@ -88,6 +90,18 @@ type Options struct {
 	PositionsRetention time.Duration
 	// Build tunes chunk building; Build.Budget is set by the tailer.
 	Build build.Options
+	// NoLevels leaves lines without the detected_level structured metadata
+	// that they otherwise get from pkg/levels, the detection the server
+	// applies to pushed lines (Loki's discover_log_levels). The server
+	// stores agent chunks as sent, so it cannot add it later.
+	NoLevels bool
+	// ServiceNameLabels are the labels whose value, the first one a
+	// file's stream has, becomes its service_name label, else Loki's
+	// "unknown_service" (Loki's discover_service_name); nil means Loki's
+	// list (servicename.DefaultLabels).
+	ServiceNameLabels []string
+	// NoServiceName leaves streams without a service_name label.
+	NoServiceName bool
 	// BufferBytes bounds the memory of lines held in builders across all
 	// files; above it a file's chunk is cut early. Default 8 MiB.
 	BufferBytes int64
@@ -130,6 +144,12 @@ func (o *Options) setDefaults() {
 	}
 	if o.Metrics == nil {
 		o.Metrics = metrics.GetDefaultSet()
+	}
+	if o.ServiceNameLabels == nil {
+		o.ServiceNameLabels = servicename.DefaultLabels
+	}
+	if o.NoServiceName {
+		o.ServiceNameLabels = nil
 	}
 }
 
@@ -1123,7 +1143,7 @@ func (t *Tailer) newFile(e *entry, path string, id fileID, static labels.Labels,
 	lbls := make(labels.Labels, 0, len(static)+1)
 	lbls = append(lbls, static...)
 	lbls = append(lbls, labels.Label{Name: "filename", Value: e.Path})
-	lbls = lbls.Sort()
+	lbls = servicename.Add(lbls.Sort(), t.opts.ServiceNameLabels, servicename.Unknown)
 	f := &file{
 		ent:        e,
 		id:         id,
@@ -1137,6 +1157,7 @@ func (t *Tailer) newFile(e *entry, path string, id fileID, static labels.Labels,
 	f.offset.Store(off)
 	f.touch()
 	f.builder = build.New(lbls, t.opts.Build)
+	f.streamLevel, _ = levels.FromLabels(lbls, nil)
 	// The fingerprint covers the first bytes; read them now so it keeps
 	// growing as the file does, whatever the start offset.
 	head := make([]byte, fpMax)
@@ -1329,16 +1350,19 @@ type file struct {
 	closeIdle     atomic.Bool
 
 	// worker
-	readOff    int64  // next byte to read
-	lineStart  int64  // start of the line being assembled (== readOff when partial is empty)
-	partial    []byte // bytes of an unfinished line, at most MaxLineBytes
-	overlong   bool   // the unfinished line exceeded MaxLineBytes: drop to its newline
-	head       []byte // first bytes for the fingerprint, until fpMax
-	headDone   bool
-	win        []byte // up to tailMax bytes before readOff
-	builder    *build.Builder
-	chunkStart int64
-	eof        bool
+	readOff   int64  // next byte to read
+	lineStart int64  // start of the line being assembled (== readOff when partial is empty)
+	partial   []byte // bytes of an unfinished line, at most MaxLineBytes
+	overlong  bool   // the unfinished line exceeded MaxLineBytes: drop to its newline
+	head      []byte // first bytes for the fingerprint, until fpMax
+	headDone  bool
+	win       []byte // up to tailMax bytes before readOff
+	builder   *build.Builder
+	// streamLevel is the level a level-like label of the stream gives
+	// every line ("" for none).
+	streamLevel string
+	chunkStart  int64
+	eof         bool
 }
 
 func (f *file) touch()                { f.active.Store(time.Now().UnixNano()) }
@@ -1547,7 +1571,7 @@ func (t *Tailer) consume(f *file, data []byte) {
 		if f.builder.Entries() == 0 {
 			f.bufferedSince.Store(time.Now().UnixNano())
 		}
-		f.builder.Add(ts, line, nil)
+		f.builder.Add(ts, line, t.metadata(f, line))
 		ts++
 		f.pm.lines.Inc()
 		t.m.lines.Inc()
@@ -1580,6 +1604,20 @@ func (t *Tailer) consume(f *file, data []byte) {
 	}
 }
 
+// metadata is a line's structured metadata: its detected_level, in a
+// shared set (no allocation per line), as the server's push path would
+// add it (levels.Detect, with the stream's labels looked at once per
+// file).
+func (t *Tailer) metadata(f *file, line []byte) labels.Labels {
+	if t.opts.NoLevels {
+		return nil
+	}
+	if f.streamLevel != "" {
+		return levels.Metadata(f.streamLevel)
+	}
+	return levels.Metadata(levels.FromLine(line))
+}
+
 // appendBounded adds seg to an unfinished line, keeping at most
 // MaxLineBytes of it.
 func (t *Tailer) appendBounded(f *file, dst, seg []byte) []byte {
@@ -1603,7 +1641,7 @@ func (t *Tailer) flushPartial(f *file) {
 	if f.builder.Entries() == 0 {
 		f.bufferedSince.Store(time.Now().UnixNano())
 	}
-	f.builder.Add(f.stream.reserve(1, time.Now().UnixNano()), f.partial, nil)
+	f.builder.Add(f.stream.reserve(1, time.Now().UnixNano()), f.partial, t.metadata(f, f.partial))
 	f.pm.lines.Inc()
 	t.m.lines.Inc()
 	f.partial = f.partial[:0]

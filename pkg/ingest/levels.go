@@ -3,6 +3,7 @@ package ingest
 import (
 	"github.com/logsift/logsift/pkg/labels"
 	"github.com/logsift/logsift/pkg/levels"
+	"github.com/logsift/logsift/pkg/servicename"
 	"github.com/logsift/logsift/pkg/store"
 )
 
@@ -25,26 +26,16 @@ func discoverLevels(streams []store.Stream) {
 }
 
 // ServiceNameLabel is the label Logs Drilldown groups streams by.
-const ServiceNameLabel = "service_name"
+const ServiceNameLabel = servicename.Label
 
 // discoverServiceNames gives streams without a service_name label one
-// taken from the first of from that they have, or "unknown_service". The
-// stream's label set is shared through the label cache, so a new set is
-// built rather than the old one changed.
+// taken from the first of from that they have, or "unknown_service"
+// (package servicename, which the agent shares). The stream's label set is
+// shared through the label cache, so a new set is built rather than the
+// old one changed.
 func discoverServiceNames(streams []store.Stream, from []string) {
 	for i := range streams {
-		ls := streams[i].Labels
-		if ls.Has(ServiceNameLabel) {
-			continue
-		}
-		name := "unknown_service"
-		for _, l := range from {
-			if v := ls.Get(l); v != "" {
-				name = v
-				break
-			}
-		}
-		streams[i].Labels = append(ls.Copy(), labels.Label{Name: ServiceNameLabel, Value: name}).Sort()
+		streams[i].Labels = servicename.Add(streams[i].Labels, from, servicename.Unknown)
 	}
 }
 

@@ -1,6 +1,10 @@
 package ingest
 
-import "time"
+import (
+	"time"
+
+	"github.com/logsift/logsift/pkg/servicename"
+)
 
 // Limits are the per-tenant rules a push must follow. Field names in YAML
 // are Loki's limits_config names where Loki has the same limit, so a Loki
@@ -61,8 +65,9 @@ type Limits struct {
 	DiscoverServiceName []string `yaml:"discover_service_name"`
 }
 
-// DefaultServiceNameLabels is Loki's default discover_service_name list.
-var DefaultServiceNameLabels = []string{"service", "app", "application", "app_name", "name", "app_kubernetes_io_name", "container", "container_name", "k8s_container_name", "component", "workload", "job", "k8s_job_name"}
+// DefaultServiceNameLabels is Loki's default discover_service_name list
+// (servicename.DefaultLabels, shared with the agent).
+var DefaultServiceNameLabels = servicename.DefaultLabels
 
 // DefaultLimits returns the limits used for tenants without overrides. They
 // are generous enough for a single-user box and still stop absurd input.
