@@ -88,3 +88,33 @@ func ensurePackages(cmds map[string]string) error {
 func Demo() error {
 	return run("go", "run", "./pkg/cmd/logsift", "demo")
 }
+
+// Bench runs the benchmarks docs/benchmarks.md reports: the end-to-end
+// comparison with VictoriaLogs (when ~/go/bin/victoria-logs exists), the
+// agent's import end to end, and the Go benchmarks of the query engine,
+// the agent and the cache. Set LOGSIFT_BENCH_SIZE (default 1GB) for the
+// end-to-end runs.
+func Bench() error {
+	size := os.Getenv("LOGSIFT_BENCH_SIZE")
+	if size == "" {
+		size = "1GB"
+	}
+	steps := [][]string{
+		{"go", "run", "./pkg/cmd/logsift-bench", "-size", size},
+		{"go", "run", "./pkg/cmd/logsift-bench", "-import", "-size", size},
+		{"go", "test", "-run", "^$", "-bench", "SumCountOverTime|SumByStatusPattern|RateLineFilter", "./pkg/query"},
+		{"go", "test", "-run", "^$", "-bench", "Parse|Sample", "./pkg/pipeline"},
+		{"go", "test", "-run", "^$", "-bench", "Encode|DecodeScan", "./pkg/chunk"},
+		{"go", "test", "-run", "^$", "-bench", "TailOneFile|Tail1000Files", "./agent/tail"},
+		{"go", "test", "-run", "^$", "-bench", "ImportPlain|ImportGzip", "./agent/importer"},
+		{"go", "test", "-run", "^$", "-bench", "MemoryGet|RealRedisGet", "./pkg/cache"},
+		{"go", "test", "-run", "^$", "-bench", "CachedQueryWarm", "./pkg/query"},
+		{"go", "test", "-run", "^$", "-bench", ".", "./datasource/e2e"},
+	}
+	for _, s := range steps {
+		if err := run(s[0], s[1:]...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
