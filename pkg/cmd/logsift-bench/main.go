@@ -49,6 +49,7 @@ func main() {
 	keep := flag.Bool("keep", false, "keep the data directories")
 	flag.Float64Var(&mutateRate, "mutate", 0, "fraction of digit runs re-rolled in each generated line (0: corpus lines exactly as written)")
 	flag.StringVar(&profileDir, "profile", "", "write CPU profiles of the logsift server (ingest, scan) into this directory")
+	flag.StringVar(&serverConfig, "config", "", "configuration file for the logsift server (default: none, the embedded default)")
 	importOnly := flag.Bool("import", false, "measure `logsift-agent import` of files and of a tar.gz into a local server instead of pushes and queries")
 	flag.Parse()
 	n, err := logql.ParseBytes(*size)
@@ -73,8 +74,9 @@ func main() {
 }
 
 var (
-	profileDir string
-	mutateRate float64
+	serverConfig string
+	profileDir   string
+	mutateRate   float64
 )
 
 // profile collects a CPU profile of the server while fn runs.
@@ -433,7 +435,11 @@ func benchLogsift(bin, dataDir string, ds *dataset, conc, reps int) (*result, er
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "serve", "-data-dir", dataDir, "-http-listen-address", addr, "-grpc-listen-address", "127.0.0.1:0", "-log.level", "warn")
+	args := []string{"serve", "-data-dir", dataDir, "-http-listen-address", addr, "-grpc-listen-address", "127.0.0.1:0", "-log.level", "warn"}
+	if serverConfig != "" {
+		args = append(args, "-config.file", serverConfig)
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, err
