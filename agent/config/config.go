@@ -83,6 +83,9 @@ type Output struct {
 	TokenFile string `yaml:"token_file"`
 	TLS       TLS    `yaml:"tls"`
 	// MaxInflight bounds chunks sent and not yet acknowledged (logsift).
+	// The server acknowledges a chunk once it is fsynced, so a large
+	// import is bound by how many acknowledgements it waits for at once:
+	// 64 kept two cores busy where 8 left them half idle (docs/benchmarks.md).
 	MaxInflight int `yaml:"max_inflight"`
 	// MaxChunkBytes is the largest chunk the server accepts (logsift).
 	MaxChunkBytes ByteSize `yaml:"max_chunk_bytes"`
@@ -171,7 +174,7 @@ func Default() Config {
 		DataDir: "/var/lib/logsift-agent",
 		Output: Output{
 			Type:          "logsift",
-			MaxInflight:   8,
+			MaxInflight:   64,
 			MaxChunkBytes: 16 << 20,
 			Timeout:       30 * time.Second,
 			BatchBytes:    1 << 20,

@@ -71,7 +71,7 @@ func NewGRPCOutput(opts GRPCOptions) (*GRPCOutput, error) {
 		return nil, errors.New("ship: gRPC output needs an address")
 	}
 	if opts.MaxInflight <= 0 {
-		opts.MaxInflight = 8
+		opts.MaxInflight = 64
 	}
 	if opts.MaxChunkBytes <= 0 {
 		opts.MaxChunkBytes = 16 << 20
