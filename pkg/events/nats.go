@@ -422,6 +422,13 @@ func contains(ss []string, s string) bool {
 	return false
 }
 
+// pullExpiry is how long one pull request waits on the server. A closed
+// durable subscription's last pull stays on the server until it expires,
+// and events sent to it come back only after AckWait, possibly to the
+// same stale pull again: a short expiry lets a successor of the name get
+// them within seconds.
+const pullExpiry = 2 * time.Second
+
 func (n *NATS) consume(ctx context.Context, cons jetstream.Consumer, s *natsSub) (*Subscription, error) {
 	cc, err := cons.Consume(func(msg jetstream.Msg) {
 		e, err := Unmarshal(msg.Data())
@@ -443,7 +450,7 @@ func (n *NATS) consume(ctx context.Context, cons jetstream.Consumer, s *natsSub)
 		}
 	}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		n.log.Debug("event consumer", "err", err)
-	}), jetstream.PullExpiry(10*time.Second))
+	}), jetstream.PullExpiry(pullExpiry))
 	if err != nil {
 		return nil, fmt.Errorf("consume events: %w", err)
 	}

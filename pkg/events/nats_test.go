@@ -77,7 +77,7 @@ func receive(t *testing.T, sub *Subscription) *Event {
 			t.Fatal("subscription closed")
 		}
 		return e
-	case <-time.After(20 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("no event arrived")
 	}
 	return nil
