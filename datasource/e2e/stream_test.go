@@ -21,6 +21,7 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
 
+	"github.com/logsift/logsift/datasource/client"
 	"github.com/logsift/logsift/pkg/chunk"
 	"github.com/logsift/logsift/pkg/ingest"
 	"github.com/logsift/logsift/pkg/labels"
@@ -173,15 +174,19 @@ func TestLiveTail(t *testing.T) {
 	}
 }
 
+// TestStreamingSearch is the sliced search the plugin runs against a
+// Loki server (lokiOnly); TestServerStreamedSearch is the one against a
+// logsift server.
 func TestStreamingSearch(t *testing.T) {
 	want := count(containing("level=warn"))
 	from, to := dataStart.Add(-time.Minute), dataEnd.Add(time.Minute)
+	ds := settings(42, lokiOnly(t), `{"tenant":"`+tenant+`"}`)
 	run := func(maxLines int) ([]string, []map[string]any) {
 		payload := fmt.Sprintf(`{"refId":"A","expr":"{workspace=\"demo\"} |= \"level=warn\"","maxLines":%d,"from":%d,"to":%d}`,
 			maxLines, from.UnixMilli(), to.UnixMilli())
 		path := fmt.Sprintf("search/s-%d", maxLines)
-		subscribe(t, h.ds, path, payload)
-		st, err := h.stream.RunStream(context.Background(), &pluginv2.RunStreamRequest{PluginContext: pluginContext(h.ds), Path: path, Data: []byte(payload)})
+		subscribe(t, ds, path, payload)
+		st, err := h.stream.RunStream(context.Background(), &pluginv2.RunStreamRequest{PluginContext: pluginContext(ds), Path: path, Data: []byte(payload)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -236,7 +241,8 @@ func streamRequest(path, payload string) *pluginv2.RunStreamRequest {
 	return &pluginv2.RunStreamRequest{PluginContext: pluginContext(h.ds), Path: path, Data: []byte(payload)}
 }
 
-// TestSearchFirstResultBeforeScanEnds proves the order, not the timing:
+// TestSearchFirstResultBeforeScanEnds proves, for the sliced search the
+// plugin runs against a Loki server, the order, not the timing:
 // a proxy between the plugin and the real server holds query n until the
 // test has received n-1 frames. A plugin that sent nothing before the
 // whole range was scanned would never get past the second query, and the
@@ -254,6 +260,10 @@ func TestSearchFirstResultBeforeScanEnds(t *testing.T) {
 	var queries int
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	gated := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == client.SearchPath {
+			http.NotFound(w, r) // as a Loki server: the plugin slices
+			return
+		}
 		if r.URL.Path == "/loki/api/v1/query_range" {
 			mu.Lock()
 			queries++

@@ -72,6 +72,8 @@ func DefaultRoutes(metricsOpen bool) []Route {
 		{Path: "/api/prom/tail", Scope: ScopeQuery, Multi: true, Class: ClassStream},
 		{Path: "/loki/api/v1/", Scope: ScopeQuery, Multi: true, Class: ClassQuery},
 		{Path: "/api/prom/", Scope: ScopeQuery, Multi: true, Class: ClassQuery},
+		// Streaming search: a query whose answer comes in batches.
+		{Path: "/api/v1/search/stream", Scope: ScopeQuery, Multi: true, Class: ClassQuery},
 		// Import progress and other events, streamed for as long as the
 		// client listens.
 		{Method: http.MethodGet, Path: "/api/v1/events", Scope: ScopeQuery, Multi: true, Class: ClassStream},

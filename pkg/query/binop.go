@@ -199,6 +199,28 @@ func (ev *evaluator) setOperation(e *logql.BinaryExpr, l, r *matrix) (*matrix, e
 	return &matrix{series: b.out}, nil
 }
 
+// firstDuplicate returns, among the series of refs that share a match
+// signature with another, the two with the smallest labels.
+func firstDuplicate(mx *matrix, refs []sref, sig []int) (a, b labels.Labels) {
+	idx := make([]int, len(refs))
+	for i := range idx {
+		idx[i] = i
+	}
+	slices.SortFunc(idx, func(x, y int) int {
+		return labels.Compare(mx.series[refs[x].s].labels, mx.series[refs[y].s].labels)
+	})
+	seen := map[int]labels.Labels{}
+	for _, i := range idx {
+		ls := mx.series[refs[i].s].labels
+		k := sig[refs[i].s]
+		if first, ok := seen[k]; ok {
+			return first, ls
+		}
+		seen[k] = ls
+	}
+	return nil, nil
+}
+
 // vectorVector is arithmetic or comparison between two vectors, matched
 // one-to-one, or many-to-one with group_left (group_right: one-to-many).
 // The "one" side must have one series per signature at every step; the
@@ -232,9 +254,12 @@ func (ev *evaluator) vectorVector(e *logql.BinaryExpr, l, r *matrix) (*matrix, e
 				if card == logql.OneToMany {
 					side = "left"
 				}
+				// Name the duplicate pair of the smallest match group, so
+				// that the message does not depend on series order.
+				a, b := firstDuplicate(one, oneRefs.at(j), ok)
 				return nil, userError("found duplicate series for the match group %s on the %s hand-side of the operation: [%s, %s];"+
 					"many-to-many matching not allowed: matching labels must be unique on one side",
-					matchingLabels(one.series[x.s].labels, m), side, one.series[x.s].labels, one.series[oneAt[k].s].labels)
+					matchingLabels(a, m), side, a, b)
 			}
 			mark[k] = j + 1
 			oneAt[k] = x

@@ -33,6 +33,7 @@ import (
 	"github.com/logsift/logsift/pkg/ingest"
 	"github.com/logsift/logsift/pkg/lokiapi"
 	"github.com/logsift/logsift/pkg/query"
+	"github.com/logsift/logsift/pkg/search"
 	"github.com/logsift/logsift/pkg/store"
 	"github.com/logsift/logsift/pkg/tenant"
 	"github.com/logsift/logsift/pkg/tracing"
@@ -283,7 +284,13 @@ func New(cfg Config, log *slog.Logger) (_ *Server, err error) {
 	chunks.Register(s.grpc)
 	workspace.RegisterGRPC(s.grpc, s.Workspaces, s.resolver())
 	stream.RegisterGRPC(s.grpc, s.streamOptions())
+	search.RegisterGRPC(s.grpc, s.searchService())
 	return s, nil
+}
+
+// searchService is the streaming search, under the query API's limits.
+func (s *Server) searchService() *search.Service {
+	return &search.Service{Engine: s.Engine, Store: s.Store, Limits: s.cfg.Query, Tenants: s.resolver(), Events: s.Bus, Log: s.log}
 }
 
 // endStreams closes the event streams once.
@@ -346,6 +353,7 @@ func (s *Server) Handler() http.Handler {
 			return l.DiscoverLogLevels, l.DiscoverServiceName
 		}}
 	api.Register(mux)
+	(&search.HTTP{Service: s.searchService()}).Register(mux)
 	(&workspace.HTTP{Service: s.Workspaces, Tenants: resolver, Log: s.log}).Register(mux)
 	mux.Handle(stream.Path, stream.NewSSE(s.streamOptions()))
 	(&auth.TokenAPI{Tokens: s.Tokens}).Register(mux)
@@ -425,7 +433,7 @@ var knownRoutes = map[string]bool{
 	"/loki/api/v1/index/volume_range": true, "/loki/api/v1/patterns": true, "/loki/api/v1/detected_labels": true,
 	"/loki/api/v1/detected_fields": true, "/loki/api/v1/format_query": true, "/loki/api/v1/status/buildinfo": true,
 	"/loki/api/v1/drilldown-limits": true, "/ready": true, "/metrics": true, "/flush": true,
-	"/api/v1/workspaces": true, "/api/v1/events": true, "/api/v1/tokens": true,
+	"/api/v1/workspaces": true, "/api/v1/events": true, "/api/v1/tokens": true, "/api/v1/search/stream": true,
 }
 
 // routeName keeps metric cardinality bounded: label names in paths are
