@@ -104,9 +104,9 @@ type Store struct {
 	// Close waits for chunk writes already past the closing check
 	// instead of closing their partitions under them.
 	putMu sync.RWMutex
-	stop      chan struct{}
-	bg        sync.WaitGroup
-	lock      *os.File
+	stop  chan struct{}
+	bg    sync.WaitGroup
+	lock  *os.File
 
 	m storeMetrics
 }
