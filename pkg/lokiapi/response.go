@@ -20,7 +20,7 @@ import (
 const categorizeLabels = "categorize-labels"
 
 func wantsCategorized(r *http.Request) bool {
-	for _, v := range r.Header.Values("X-Loki-Response-Encoding-Flags") {
+	for _, v := range r.Header.Values(EncodingFlagsHeader) {
 		for _, f := range strings.Split(v, ",") {
 			if strings.TrimSpace(f) == categorizeLabels {
 				return true
@@ -97,7 +97,7 @@ func writeQueryResult(w http.ResponseWriter, r *http.Request, res *query.Result)
 	b = append(b, "}}\n"...)
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	if categorized {
-		w.Header().Set("X-Loki-Response-Encoding-Flags", categorizeLabels)
+		w.Header().Set(EncodingFlagsHeader, categorizeLabels)
 	}
 	// With the length known the server sends headers and body in one
 	// write instead of chunked pieces.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/logsift/logsift/pkg/logql"
+	"github.com/logsift/logsift/pkg/lokiapi"
 	"github.com/logsift/logsift/pkg/query"
 	"github.com/logsift/logsift/pkg/tenant"
 )
@@ -112,7 +113,7 @@ func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	categorized := wantsCategorized(r)
+	categorized := lokiapi.WantsCategorized(r)
 	rc := http.NewResponseController(w)
 	started := false
 	buf := make([]byte, 0, 64<<10)
@@ -126,14 +127,14 @@ func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// Reverse proxies that buffer (nginx) would hold the batches.
 			hd.Set("X-Accel-Buffering", "no")
 			if categorized {
-				hd.Set(encodingFlagsHeader, categorizeLabels)
+				hd.Set(lokiapi.EncodingFlagsHeader, lokiapi.CategorizeLabels)
 			}
 			w.WriteHeader(http.StatusOK)
 		}
 		buf = buf[:0]
 		if len(b.Streams) > 0 {
 			buf = append(buf, `{"streams":`...)
-			buf = appendStreams(buf, b.Streams, categorized)
+			buf = lokiapi.AppendStreams(buf, b.Streams, categorized)
 			buf = append(buf, "}\n"...)
 		}
 		p, err := json.Marshal(struct {
