@@ -313,8 +313,11 @@ func TestStreamLogsStopsOnCancel(t *testing.T) {
 	var scans atomic.Int32
 	hook := func(i, n int) {
 		// Past the first sources, workers wait for the cancellation, so
-		// that the scan cannot end before it.
-		if scans.Add(1) > 3 {
+		// that the scan cannot end before it. The wait goes by source
+		// index, not by arrival: a worker slow to reach the hook for
+		// source 0 must still scan it, or no batch can ever be cut.
+		scans.Add(1)
+		if i >= 3 {
 			select {
 			case <-canceled:
 			case <-time.After(20 * time.Second):
