@@ -491,3 +491,73 @@ func TestDecodeFirstWalksChunksBackToBack(t *testing.T) {
 		t.Fatal("Decode accepted a trailing byte")
 	}
 }
+
+// TestDecodeHeaderFromPrefix: the header decoded from the first
+// FilterOffset bytes alone locates every timestamp section, and those
+// sections read alone give the timestamps the whole chunk gives.
+func TestDecodeHeaderFromPrefix(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	ents := randomEntries(rng, 3000)
+	b, _, err := Encode(testLabels, ents, Options{BlockSize: MinBlockSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Decode(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := c.Meta()
+	if len(m.Blocks) < 3 {
+		t.Fatalf("want several blocks, got %d", len(m.Blocks))
+	}
+	h, err := DecodeHeader(b[:m.FilterOffset], len(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hm := h.Meta()
+	if hm.ID != m.ID || !slices.Equal(hm.Blocks, m.Blocks) || hm.Size != m.Size || hm.RawBytes != m.RawBytes || hm.Entries != m.Entries {
+		t.Fatalf("header meta %+v differs from chunk meta %+v", hm, m)
+	}
+	var all []int64
+	for i := range hm.Blocks {
+		off, n, err := h.TimestampSection(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sec := slices.Clone(b[off : off+n])
+		if all, err = h.BlockTimestamps(i, sec, all); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := make([]int64, len(ents))
+	for i, e := range ents {
+		want[i] = e.Timestamp
+	}
+	slices.Sort(want)
+	if !slices.Equal(all, want) {
+		t.Fatal("timestamps from sections differ from the entries")
+	}
+
+	// Short prefixes, a size that cannot hold the blocks, a section of the
+	// wrong length and a damaged section are errors.
+	if _, err := DecodeHeader(b[:m.FilterOffset-1], len(b)); err == nil {
+		t.Error("a prefix without the header checksum decoded")
+	}
+	if _, err := DecodeHeader(b[:m.FilterOffset], m.FilterOffset+10); err == nil {
+		t.Error("a size too small for the block table decoded")
+	}
+	off, n, _ := h.TimestampSection(1)
+	if _, err := h.BlockTimestamps(1, b[off:off+n-1], nil); err == nil {
+		t.Error("a short section decoded")
+	}
+	bad := slices.Clone(b[off : off+n])
+	for k := range bad {
+		bad[k] ^= 0x5a
+	}
+	if _, err := h.BlockTimestamps(1, bad, nil); err == nil {
+		t.Error("a damaged section decoded")
+	}
+	if _, _, err := h.TimestampSection(len(hm.Blocks)); err == nil {
+		t.Error("a block past the end was located")
+	}
+}

@@ -16,9 +16,18 @@ import (
 // caller must keep those bytes unchanged while it uses the Chunk. A Chunk is
 // safe for concurrent use when each goroutine has its own BlockBuffer.
 type Chunk struct {
+	Header
 	b      []byte
-	meta   Meta
 	filter *Filter
+}
+
+// Header is a chunk's decoded header alone: labels, time range, counts and
+// the block table, enough to locate every section without reading it. A
+// store reads it from the first Meta.FilterOffset bytes of a stored chunk
+// when a query needs only some sections (count_over_time reads timestamp
+// sections and nothing else).
+type Header struct {
+	meta   Meta
 	blocks []blockLoc
 }
 
@@ -115,66 +124,107 @@ func DecodeFirst(b []byte) (*Chunk, int, error) {
 }
 
 func decode(b []byte, exact bool) (*Chunk, int, error) {
-	if len(b) < prefixLen+4 {
-		return nil, 0, corruptf("%d bytes is shorter than any chunk", len(b))
+	h, err := parseHeader(b, len(b))
+	if err != nil {
+		return nil, 0, err
+	}
+	m := &h.meta
+	for i := range h.blocks {
+		bl := &h.blocks[i]
+		end := bl.off + bl.tsComp + bl.lineComp + bl.mdComp
+		if got, want := crc(b[bl.off:end]), binary.LittleEndian.Uint32(b[end:]); got != want && !ignoreChecksums {
+			return nil, 0, corruptf("block %d: checksum %08x, want %08x", i, got, want)
+		}
+	}
+	if exact && m.Size != len(b) {
+		return nil, 0, corruptf("%d bytes after the last block", len(b)-m.Size)
+	}
+	b = b[:m.Size]
+	parse := ParseFilter
+	if ignoreChecksums {
+		parse = ViewFilter
+	}
+	f, err := parse(b[m.FilterOffset : m.FilterOffset+m.FilterLen])
+	if err != nil {
+		return nil, 0, err
+	}
+	if f.n != len(h.blocks) {
+		return nil, 0, corruptf("filter covers %d blocks, chunk has %d", f.n, len(h.blocks))
+	}
+	return &Chunk{Header: *h, b: b, filter: f}, m.Size, nil
+}
+
+// DecodeHeader decodes the header of a chunk of size bytes from b, which
+// holds at least its first FilterOffset bytes (prefix, header and header
+// checksum). It validates everything the header says, including that the
+// block table fits in size bytes, but reads no section: block checksums and
+// the filter are Decode's to check.
+func DecodeHeader(b []byte, size int) (*Header, error) {
+	return parseHeader(b, size)
+}
+
+// parseHeader decodes the prefix and header at the start of b for a chunk
+// that can be at most size bytes long (size ≥ len(b) when b is a prefix).
+func parseHeader(b []byte, size int) (*Header, error) {
+	if len(b) < prefixLen+4 || size < len(b) {
+		return nil, corruptf("%d bytes is shorter than any chunk", len(b))
 	}
 	if string(b[:4]) != Magic {
-		return nil, 0, corruptf("bad magic %q", b[:4])
+		return nil, corruptf("bad magic %q", b[:4])
 	}
 	if b[4] != Version {
-		return nil, 0, corruptf("unsupported version %d", b[4])
+		return nil, corruptf("unsupported version %d", b[4])
 	}
 	if b[5] != codecZstd {
-		return nil, 0, corruptf("unsupported codec %d", b[5])
+		return nil, corruptf("unsupported codec %d", b[5])
 	}
 	if b[6] != 0 || b[7] != 0 {
-		return nil, 0, corruptf("reserved flags %#x%02x set", b[7], b[6])
+		return nil, corruptf("reserved flags %#x%02x set", b[7], b[6])
 	}
 	hlen := uint64(binary.LittleEndian.Uint32(b[8:]))
 	if hlen > uint64(len(b)-prefixLen-4) {
-		return nil, 0, corruptf("header length %d exceeds the chunk", hlen)
+		return nil, corruptf("header length %d exceeds the chunk", hlen)
 	}
 	hend := prefixLen + int(hlen)
 	if got, want := crc(b[:hend]), binary.LittleEndian.Uint32(b[hend:]); got != want && !ignoreChecksums {
-		return nil, 0, corruptf("header checksum %08x, want %08x", got, want)
+		return nil, corruptf("header checksum %08x, want %08x", got, want)
 	}
 
-	c := &Chunk{b: b}
-	m := &c.meta
-	m.Size = len(b)
+	h := &Header{}
+	m := &h.meta
 	r := reader{b: b[prefixLen:hend]}
 	copy(m.ID[:], r.bytes("id", len(m.ID)))
 	m.Labels = readLabels(&r)
 	m.MinTime = r.varint("min time")
 	span := r.uvarint("time span")
 	if r.err == nil && span > uint64(math.MaxInt64)-uint64(m.MinTime) {
-		return nil, 0, corruptf("header: time span %d overflows", span)
+		return nil, corruptf("header: time span %d overflows", span)
 	}
 	m.MaxTime = int64(uint64(m.MinTime) + span)
 	m.Entries = r.count("entry count", 1, MaxBlocks*MaxBlockEntries)
 	raw := r.uvarint("raw bytes")
-	m.FilterLen = r.count("filter length", 9, uint64(len(b)))
+	m.FilterLen = r.count("filter length", 9, uint64(size))
 	nblocks := r.count("block count", 1, MaxBlocks)
 	if r.err != nil {
-		return nil, 0, r.err
+		return nil, r.err
 	}
 	// Every block row takes at least 9 bytes, so the header's own length
 	// bounds the allocations below.
 	if nblocks > len(r.b)/9 {
-		return nil, 0, corruptf("header: %d blocks do not fit in %d bytes", nblocks, len(r.b))
+		return nil, corruptf("header: %d blocks do not fit in %d bytes", nblocks, len(r.b))
 	}
 	m.FilterOffset = hend + 4
-	if m.FilterLen > len(b)-m.FilterOffset {
-		return nil, 0, corruptf("filter section of %d bytes exceeds the chunk", m.FilterLen)
+	if m.FilterLen > size-m.FilterOffset {
+		return nil, corruptf("filter section of %d bytes exceeds the chunk", m.FilterLen)
 	}
 
 	m.Blocks = make([]BlockMeta, nblocks)
-	c.blocks = make([]blockLoc, nblocks)
+	h.blocks = make([]blockLoc, nblocks)
 	pos := m.FilterOffset + m.FilterLen
 	var cur uint64 // offset of the previous block's max time from MinTime
 	var entries, rawSum uint64
-	for i := range c.blocks {
-		bl := &c.blocks[i]
+	for i := range h.blocks {
+		bl := &h.blocks[i]
 		delta := r.uvarint("block min time")
 		bspan := r.uvarint("block time span")
 		bl.entries = r.count("block entry count", 1, MaxBlockEntries)
@@ -185,19 +235,19 @@ func decode(b []byte, exact bool) (*Chunk, int, error) {
 		bl.mdRaw = r.count("metadata section size", 0, MaxBlockRaw)
 		bl.mdComp = r.count("metadata section stored size", 0, uint64(bl.mdRaw))
 		if r.err != nil {
-			return nil, 0, r.err
+			return nil, r.err
 		}
 		if (bl.raw == 0) != (bl.lineComp == 0) || (bl.mdRaw == 0) != (bl.mdComp == 0) {
-			return nil, 0, corruptf("block %d: empty section with stored bytes or the reverse", i)
+			return nil, corruptf("block %d: empty section with stored bytes or the reverse", i)
 		}
 		if bl.mdRaw != 0 && bl.mdRaw < bl.entries {
-			return nil, 0, corruptf("block %d: metadata section of %d bytes for %d entries", i, bl.mdRaw, bl.entries)
+			return nil, corruptf("block %d: metadata section of %d bytes for %d entries", i, bl.mdRaw, bl.entries)
 		}
 		if i == 0 && delta != 0 {
-			return nil, 0, corruptf("block 0 starts after the chunk's min time")
+			return nil, corruptf("block 0 starts after the chunk's min time")
 		}
 		if delta > span-cur || bspan > span-cur-delta {
-			return nil, 0, corruptf("block %d: time range outside the chunk's", i)
+			return nil, corruptf("block %d: time range outside the chunk's", i)
 		}
 		minOff := cur + delta
 		cur = minOff + bspan
@@ -206,47 +256,27 @@ func decode(b []byte, exact bool) (*Chunk, int, error) {
 		entries += uint64(bl.entries)
 		rawSum += uint64(bl.raw)
 
-		size := bl.tsComp + bl.lineComp + bl.mdComp
-		if size > len(b)-pos-4 {
-			return nil, 0, corruptf("block %d: %d bytes past the end of the chunk", i, size)
+		sz := bl.tsComp + bl.lineComp + bl.mdComp
+		if sz > size-pos-4 {
+			return nil, corruptf("block %d: %d bytes past the end of the chunk", i, sz)
 		}
 		bl.off = pos
-		if got, want := crc(b[pos:pos+size]), binary.LittleEndian.Uint32(b[pos+size:]); got != want && !ignoreChecksums {
-			return nil, 0, corruptf("block %d: checksum %08x, want %08x", i, got, want)
-		}
-		pos += size + 4
+		pos += sz + 4
 		m.Blocks[i] = BlockMeta{MinTime: bl.minTime, MaxTime: bl.maxTime, Entries: bl.entries, RawBytes: bl.raw, MetadataBytes: bl.mdRaw}
 	}
 	switch {
 	case len(r.b) != 0:
-		return nil, 0, corruptf("header: %d unread bytes", len(r.b))
+		return nil, corruptf("header: %d unread bytes", len(r.b))
 	case cur != span:
-		return nil, 0, corruptf("last block ends before the chunk's max time")
+		return nil, corruptf("last block ends before the chunk's max time")
 	case entries != uint64(m.Entries):
-		return nil, 0, corruptf("blocks hold %d entries, header says %d", entries, m.Entries)
+		return nil, corruptf("blocks hold %d entries, header says %d", entries, m.Entries)
 	case rawSum != raw:
-		return nil, 0, corruptf("blocks hold %d line bytes, header says %d", rawSum, raw)
-	case exact && pos != len(b):
-		return nil, 0, corruptf("%d bytes after the last block", len(b)-pos)
+		return nil, corruptf("blocks hold %d line bytes, header says %d", rawSum, raw)
 	}
-	b = b[:pos]
-	c.b = b
 	m.Size = pos
 	m.RawBytes = int64(raw)
-
-	parse := ParseFilter
-	if ignoreChecksums {
-		parse = ViewFilter
-	}
-	f, err := parse(b[m.FilterOffset : m.FilterOffset+m.FilterLen])
-	if err != nil {
-		return nil, 0, err
-	}
-	if f.n != nblocks {
-		return nil, 0, corruptf("filter covers %d blocks, chunk has %d", f.n, nblocks)
-	}
-	c.filter = f
-	return c, pos, nil
+	return h, nil
 }
 
 func readLabels(r *reader) labels.Labels {
@@ -275,7 +305,7 @@ func readLabels(r *reader) labels.Labels {
 }
 
 // Meta returns the header. The caller must not modify it.
-func (c *Chunk) Meta() *Meta { return &c.meta }
+func (h *Header) Meta() *Meta { return &h.meta }
 
 // Filter returns the chunk's substring filter.
 func (c *Chunk) Filter() *Filter { return c.filter }
@@ -287,6 +317,7 @@ func (c *Chunk) Bytes() []byte { return c.b }
 // value is ready to use; one BlockBuffer must not be used concurrently.
 type BlockBuffer struct {
 	ts      []byte
+	stamps  []int64
 	lines   []byte
 	md      []byte
 	entries []Entry
@@ -300,11 +331,11 @@ type BlockBuffer struct {
 // lengths.
 func (b *BlockBuffer) Lines() []byte { return b.lines }
 
-func (c *Chunk) block(i int) (*blockLoc, error) {
-	if i < 0 || i >= len(c.blocks) {
-		return nil, fmt.Errorf("chunk: block %d out of range [0, %d)", i, len(c.blocks))
+func (h *Header) block(i int) (*blockLoc, error) {
+	if i < 0 || i >= len(h.blocks) {
+		return nil, fmt.Errorf("chunk: block %d out of range [0, %d)", i, len(h.blocks))
 	}
-	return &c.blocks[i], nil
+	return &h.blocks[i], nil
 }
 
 // ReadBlock decompresses block i and returns its entries in timestamp order.
@@ -338,9 +369,13 @@ func (c *Chunk) ReadBlock(i int, buf *BlockBuffer) ([]Entry, error) {
 		buf.entries = make([]Entry, bl.entries)
 	}
 	ents := buf.entries[:bl.entries]
-	rest, err := readTimestamps(buf.ts, bl, func(k int, ts int64) { ents[k].Timestamp = ts })
+	buf.stamps = slices.Grow(buf.stamps[:0], bl.entries)[:bl.entries]
+	rest, err := readTimestamps(buf.ts, bl, buf.stamps)
 	if err != nil {
 		return nil, fmt.Errorf("block %d: %w", i, err)
+	}
+	for k, ts := range buf.stamps {
+		ents[k].Timestamp = ts
 	}
 	off := 0
 	for k := range ents {
@@ -365,19 +400,36 @@ func (c *Chunk) ReadBlock(i int, buf *BlockBuffer) ([]Entry, error) {
 }
 
 // readTimestamps parses the timestamp deltas at the start of a decompressed
-// timestamp section, checking that they rise from the block's min to its max
-// time, and returns the rest of the section (the line lengths).
-func readTimestamps(sec []byte, bl *blockLoc, fn func(k int, ts int64)) ([]byte, error) {
+// timestamp section into ts (len(ts) == entries), checking that they rise
+// from the block's min to its max time, and returns the rest of the section
+// (the line lengths).
+func readTimestamps(sec []byte, bl *blockLoc, ts []int64) ([]byte, error) {
 	span := uint64(bl.maxTime) - uint64(bl.minTime)
+	ts = ts[:bl.entries]
 	var cur uint64
-	for k := 0; k < bl.entries; k++ {
-		d, w := binary.Uvarint(sec)
-		if w <= 0 || d > span-cur || (k == 0 && d != 0) {
+	for k := range ts {
+		var d uint64
+		// Most deltas of a busy stream fit in one or two bytes; the
+		// general decoder handles the rest.
+		if len(sec) > 0 && sec[0] < 0x80 {
+			d = uint64(sec[0])
+			sec = sec[1:]
+		} else if len(sec) > 1 && sec[1] < 0x80 {
+			d = uint64(sec[0]&0x7f) | uint64(sec[1])<<7
+			sec = sec[2:]
+		} else {
+			v, w := binary.Uvarint(sec)
+			if w <= 0 {
+				return nil, corruptf("bad timestamp delta of entry %d", k)
+			}
+			d = v
+			sec = sec[w:]
+		}
+		if d > span-cur || (k == 0 && d != 0) {
 			return nil, corruptf("bad timestamp delta of entry %d", k)
 		}
-		sec = sec[w:]
 		cur += d
-		fn(k, int64(uint64(bl.minTime)+cur))
+		ts[k] = int64(uint64(bl.minTime) + cur)
 	}
 	if cur != span {
 		return nil, corruptf("timestamps end before the block's max time")
@@ -433,20 +485,46 @@ var tsBufPool = sync.Pool{New: func() any { return new([]byte) }}
 // extended slice, without decompressing the block's lines (metric queries
 // such as count_over_time need only these).
 func (c *Chunk) BlockTimestamps(i int, dst []int64) ([]int64, error) {
-	bl, err := c.block(i)
+	off, n, err := c.TimestampSection(i)
 	if err != nil {
 		return dst, err
 	}
+	return c.Header.BlockTimestamps(i, c.b[off:off+n], dst)
+}
+
+// TimestampSection locates block i's stored timestamp section within the
+// chunk: n bytes from offset off.
+func (h *Header) TimestampSection(i int) (off, n int, err error) {
+	bl, err := h.block(i)
+	if err != nil {
+		return 0, 0, err
+	}
+	return bl.off, bl.tsComp, nil
+}
+
+// BlockTimestamps appends the timestamps of block i to dst, decoding them
+// from sec, the stored section TimestampSection locates. Without the rest of
+// the block its checksum cannot be checked; the section is validated by its
+// structure instead: it must decompress to exactly its declared size and its
+// deltas must rise from the block's min to exactly its max time.
+func (h *Header) BlockTimestamps(i int, sec []byte, dst []int64) ([]int64, error) {
+	bl, err := h.block(i)
+	if err != nil {
+		return dst, err
+	}
+	if len(sec) != bl.tsComp {
+		return dst, fmt.Errorf("chunk: timestamp section of block %d is %d bytes, want %d", i, len(sec), bl.tsComp)
+	}
 	bp := tsBufPool.Get().(*[]byte)
 	defer tsBufPool.Put(bp)
-	*bp, err = decompressSection(*bp, c.b[bl.off:bl.off+bl.tsComp], bl.tsRaw)
+	*bp, err = decompressSection(*bp, sec, bl.tsRaw)
 	if err != nil {
 		return dst, fmt.Errorf("block %d timestamps: %w", i, err)
 	}
 	dst = slices.Grow(dst, bl.entries)
 	base := len(dst)
 	dst = dst[:base+bl.entries]
-	if _, err := readTimestamps(*bp, bl, func(k int, ts int64) { dst[base+k] = ts }); err != nil {
+	if _, err := readTimestamps(*bp, bl, dst[base:]); err != nil {
 		return dst[:base], fmt.Errorf("block %d: %w", i, err)
 	}
 	return dst, nil

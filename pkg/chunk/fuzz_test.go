@@ -47,6 +47,7 @@ func FuzzDecode(f *testing.F) {
 // decodeHostile runs every read path over whatever Decode accepts; the
 // only failure is a panic or an inconsistency between the paths.
 func decodeHostile(t *testing.T, b []byte) {
+	headerHostile(t, b)
 	c, err := Decode(b)
 	if err != nil {
 		if c != nil {
@@ -147,4 +148,32 @@ func FuzzRoundTrip(f *testing.F) {
 			}
 		}
 	})
+}
+
+// headerHostile runs the header-only path (DecodeHeader on a prefix, then
+// timestamp sections read alone) over hostile bytes: it may fail, never
+// panic, and where Decode accepts the whole chunk it must agree with it.
+func headerHostile(t *testing.T, b []byte) {
+	for _, cut := range []int{len(b), min(len(b), 64)} {
+		h, err := DecodeHeader(b[:cut], len(b))
+		if err != nil {
+			continue
+		}
+		for i := range h.Meta().Blocks {
+			off, n, err := h.TimestampSection(i)
+			if err != nil {
+				t.Fatalf("block %d of a decoded header: %v", i, err)
+			}
+			if off < 0 || n < 0 || off+n > len(b) {
+				t.Fatalf("block %d: section [%d, %d) outside %d bytes", i, off, off+n, len(b))
+			}
+			ts, err := h.BlockTimestamps(i, b[off:off+n], nil)
+			if c, cerr := Decode(b); cerr == nil {
+				want, werr := c.BlockTimestamps(i, nil)
+				if (err == nil) != (werr == nil) || !slices.Equal(ts, want) {
+					t.Fatalf("block %d: header path %v %v, chunk path %v %v", i, ts, err, want, werr)
+				}
+			}
+		}
+	}
 }

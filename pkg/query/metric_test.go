@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -503,6 +506,17 @@ func TestCountWithoutDecompressing(t *testing.T) {
 			}
 		}
 	}
+	// Only headers and timestamp sections were read: a small share of the
+	// stored bytes.
+	var stored int64
+	for _, sd := range eng.Store.Select("t", nil, 0, math.MaxInt64) {
+		for _, c := range sd.Chunks {
+			stored += int64(c.Size)
+		}
+	}
+	if res := rangeQuery(t, eng, `sum(count_over_time({job="x"}[3m]))`, 300, 10000, 7*time.Minute); res.Stats.CompressedBytes <= 0 || res.Stats.CompressedBytes*4 > stored {
+		t.Errorf("count read %d of %d stored bytes; want under a quarter", res.Stats.CompressedBytes, stored)
+	}
 	// A long window takes whole chunks from the index alone.
 	res := instantQuery(t, eng, `sum(count_over_time({job="x"}[1d]))`, 20000)
 	if res.Vector[0].V != 60000 || res.Stats.ChunksDecoded != 0 {
@@ -611,5 +625,70 @@ func TestMetricQueryErrors(t *testing.T) {
 func TestNaNAndInfFormatting(t *testing.T) {
 	if fmtValue(math.Inf(1)) != "+Inf" || fmtValue(math.NaN()) != "NaN" {
 		t.Fatal("fmtValue")
+	}
+}
+
+// TestCountDamagedTimestampSections: a count that reads timestamp sections
+// alone (no block checksum covers them by themselves) still refuses damaged
+// ones with an error naming the chunk, never a wrong number.
+func TestCountDamagedTimestampSections(t *testing.T) {
+	dir := t.TempDir()
+	st, err := store.Open(dir, store.Options{Chunk: chunk.Options{BlockSize: 16 << 10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close(context.Background())
+	var es []chunk.Entry
+	for i := 0; i < 20000; i++ {
+		es = append(es, entry(float64(i)*0.5, fmt.Sprintf("entry %d with some padding to fill blocks %x", i, i*7919)))
+	}
+	ctx := context.Background()
+	if err := st.Append(ctx, "t", []store.Stream{{Labels: labels.New("job", "x"), Entries: es}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eng := &Engine{Store: st}
+	if res := rangeQuery(t, eng, `sum(count_over_time({job="x"}[3m]))`, 300, 10000, 7*time.Minute); len(res.Matrix) != 1 {
+		t.Fatalf("before damage: %d series", len(res.Matrix))
+	}
+
+	// Flip every byte of every timestamp section in the segment files.
+	damaged := 0
+	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || !strings.HasSuffix(path, ".seg") {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		// A segment is "LSSEG001" and then chunks back to back
+		// (docs/formats/store.md).
+		for pos := len("LSSEG001"); pos < len(b); {
+			c, n, err := chunk.DecodeFirst(b[pos:])
+			if err != nil {
+				return fmt.Errorf("%s at %d: %w", path, pos, err)
+			}
+			for i := range c.Meta().Blocks {
+				off, size, _ := c.TimestampSection(i)
+				for k := pos + off; k < pos+off+size; k++ {
+					b[k] ^= 0x5a
+				}
+				damaged++
+			}
+			pos += n
+		}
+		return os.WriteFile(path, b, 0o644)
+	})
+	if err != nil || damaged == 0 {
+		t.Fatalf("damaging sections: %v (%d damaged)", err, damaged)
+	}
+	for _, q := range []string{`sum(count_over_time({job="x"}[3m]))`, `sum(count_over_time({job="x"} |= "entry" [3m]))`} {
+		_, err := eng.Exec(ctx, Params{Tenant: "t", Query: q, Start: at(300), End: at(10000), Step: 7 * time.Minute})
+		if err == nil || !strings.Contains(err.Error(), "chunk") {
+			t.Errorf("%s over damaged sections: err %v, want an error naming the chunk", q, err)
+		}
 	}
 }

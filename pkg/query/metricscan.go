@@ -512,6 +512,14 @@ func (w *scanWorker) scan(ctx context.Context, src *source) error {
 			return w.err
 		}
 	}
+	if rs.fast == fastCount && rs.plan == nil {
+		if ok, err := w.countSections(ctx, sx, ref, metaFree); ok || err != nil {
+			if err != nil {
+				return fmt.Errorf("query: %w", err)
+			}
+			return w.err
+		}
+	}
 	if rs.plan != nil {
 		t := time.Now()
 		f, fb, err := rs.ev.e.Store.ReadFilter(*ref, w.fbuf)
@@ -555,9 +563,12 @@ func (w *scanWorker) scan(ctx context.Context, src *source) error {
 				continue
 			}
 			if rs.fast == fastCount {
-				if err := w.countTimestamps(c, i, w.series(sx.StreamLabels())); err != nil {
+				ts, err := c.BlockTimestamps(i, w.ts[:0])
+				w.ts = ts
+				if err != nil {
 					return fmt.Errorf("query: chunk %x: %w", ref.ID[:8], err)
 				}
+				w.countTimestamps(ts, w.series(sx.StreamLabels()))
 				continue
 			}
 		}
@@ -582,14 +593,60 @@ func (w *scanWorker) scan(ctx context.Context, src *source) error {
 	return w.err
 }
 
-// countTimestamps counts the entries of block i per pane from its
-// timestamps alone: the line section stays compressed.
-func (w *scanWorker) countTimestamps(c *chunk.Chunk, i int, a *seriesAcc) error {
-	ts, err := c.BlockTimestamps(i, w.ts[:0])
-	w.ts = ts
+// countSections answers a count without a line filter from the chunk's
+// header and the timestamp sections of the blocks that straddle panes,
+// read alone: the line sections are neither read nor decompressed. It
+// reports false, having counted nothing, when some block must be decoded
+// whole (structured metadata that the query's labels depend on).
+func (w *scanWorker) countSections(ctx context.Context, sx *pipeline.StreamSampleExtractor, ref *store.ChunkRef, metaFree bool) (bool, error) {
+	g := w.rs.g
+	st := w.rs.ev.e.Store
+	h, buf, err := st.ReadHeader(*ref, w.buf)
+	w.buf = buf
 	if err != nil {
-		return err
+		return false, err
 	}
+	blocks := h.Meta().Blocks
+	if !metaFree {
+		for i := range blocks {
+			if blocks[i].MetadataBytes > 0 && g.anyUseful(blocks[i].MinTime, blocks[i].MaxTime) {
+				return false, nil
+			}
+		}
+	}
+	w.st.ChunksDecoded++
+	w.st.CompressedBytes += int64(len(buf))
+	a := w.series(sx.StreamLabels())
+	for i := range blocks {
+		bm := &blocks[i]
+		if !g.anyUseful(bm.MinTime, bm.MaxTime) {
+			continue
+		}
+		if p, ok := g.onePane(bm.MinTime, bm.MaxTime); ok {
+			w.addN(a, p, bm.Entries, int64(bm.RawBytes))
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return true, err
+		}
+		off, n, err := h.TimestampSection(i)
+		if err != nil {
+			return true, err
+		}
+		if w.fbuf, err = st.ReadSection(*ref, off, n, w.fbuf); err != nil {
+			return true, err
+		}
+		w.st.CompressedBytes += int64(n)
+		if w.ts, err = h.BlockTimestamps(i, w.fbuf, w.ts[:0]); err != nil {
+			return true, fmt.Errorf("chunk %x: %w", ref.ID[:8], err)
+		}
+		w.countTimestamps(w.ts, a)
+	}
+	return true, nil
+}
+
+// countTimestamps counts the entries with timestamps ts per pane.
+func (w *scanWorker) countTimestamps(ts []int64, a *seriesAcc) {
 	g := w.rs.g
 	run, n := -1, 0
 	for _, t := range ts {
@@ -607,7 +664,6 @@ func (w *scanWorker) countTimestamps(c *chunk.Chunk, i int, a *seriesAcc) error 
 	if n > 0 {
 		*a.cnt.at(run, w.rs.budget) += float64(n)
 	}
-	return nil
 }
 
 func (w *scanWorker) scanHead(sx *pipeline.StreamSampleExtractor, src *source) {

@@ -212,6 +212,37 @@ func (s *Store) ReadFilter(ref ChunkRef, buf []byte) (*chunk.Filter, []byte, err
 	return f, buf, nil
 }
 
+// ReadHeader reads and decodes only the header of a stored chunk (its
+// first bytes, up to the filter section), for a query that then reads the
+// few sections it needs with ReadSection instead of the whole chunk.
+func (s *Store) ReadHeader(ref ChunkRef, buf []byte) (*chunk.Header, []byte, error) {
+	buf = grow(buf, int(ref.filterOff))
+	if err := ref.part.readAt(ref.segment, ref.offset, buf); err != nil {
+		return nil, buf, err
+	}
+	h, err := chunk.DecodeHeader(buf, ref.Size)
+	if err != nil {
+		return nil, buf, fmt.Errorf("chunk %x in %s: %w", ref.ID[:8], ref.part.dir, err)
+	}
+	if h.Meta().Size != ref.Size {
+		return nil, buf, fmt.Errorf("chunk %x in %s: header says %d bytes, index %d", ref.ID[:8], ref.part.dir, h.Meta().Size, ref.Size)
+	}
+	return h, buf, nil
+}
+
+// ReadSection reads n bytes at offset off of a stored chunk (a section
+// that ReadHeader's header located) into buf, grown as needed.
+func (s *Store) ReadSection(ref ChunkRef, off, n int, buf []byte) ([]byte, error) {
+	if off < 0 || n < 0 || off+n > ref.Size {
+		return buf, fmt.Errorf("chunk %x: section [%d, %d) outside its %d bytes", ref.ID[:8], off, off+n, ref.Size)
+	}
+	buf = grow(buf, n)
+	if err := ref.part.readAt(ref.segment, ref.offset+int64(off), buf); err != nil {
+		return buf, err
+	}
+	return buf, nil
+}
+
 // ReadChunk reads a stored chunk into buf (grown as needed) and decodes it.
 // The chunk is validated: corruption on disk is an error, never a panic.
 func (s *Store) ReadChunk(ref ChunkRef, buf []byte) (*chunk.Chunk, []byte, error) {
