@@ -406,6 +406,7 @@ type resultCache struct {
 	small []keyedResult
 	m     map[uint64][]*LabelsResult
 	n     int
+	last  *LabelsResult // the result returned last
 }
 
 type keyedResult struct {

@@ -304,13 +304,20 @@ func (sp *StreamPipeline) result() *LabelsResult {
 // lookup compares the labels anyway); the labels' real hash is computed
 // only for a new set.
 func cachedResult(c *resultCache, d *xxhash.Digest, merged []labels.Label, cats []uint8) *LabelsResult {
-	key := lookupKey(merged, cats)
-	if r := c.lookup(key, merged, cats); r != nil {
+	// Neighbouring lines mostly end with the same labels (most requests
+	// of an access log answer 200): comparing with the last result is
+	// cheaper than hashing.
+	if r := c.last; r != nil && sameLabels(r, merged, cats) {
 		return r
 	}
-	hash, _ := hashLabels(d, merged, cats)
-	r := newResult(merged, cats, hash)
-	c.add(key, r)
+	key := lookupKey(merged, cats)
+	r := c.lookup(key, merged, cats)
+	if r == nil {
+		hash, _ := hashLabels(d, merged, cats)
+		r = newResult(merged, cats, hash)
+		c.add(key, r)
+	}
+	c.last = r
 	return r
 }
 
