@@ -202,7 +202,7 @@ func TestTailedLinesMatchTheServersDiscovery(t *testing.T) {
 		t.Fatalf("%d of %d tailed lines differ from the server's discovery", mismatches, total)
 	}
 	// The comparison must not pass because every line is "unknown".
-	if byLevel[levels.Error] == 0 || byLevel[levels.Warn] == 0 || byLevel[levels.Info] == 0 || byLevel[levels.Critical] == 0 || byLevel[levels.Unknown] == 0 {
+	if byLevel[levels.Error] == 0 || byLevel[levels.Warn] == 0 || byLevel[levels.Info] == 0 || byLevel[levels.Fatal] == 0 || byLevel[levels.Unknown] == 0 {
 		t.Errorf("levels of the tailed corpus lines: %v", byLevel)
 	}
 	services := map[string]bool{}

@@ -44,7 +44,7 @@ func discoverServiceNames(streams []store.Stream, from []string) {
 // allocation.
 var levelOnly = func() map[string]labels.Labels {
 	m := map[string]labels.Labels{}
-	for _, l := range []string{levels.Critical, levels.Error, levels.Warn, levels.Info, levels.Debug, levels.Trace, levels.Unknown} {
+	for _, l := range levels.All {
 		m[l] = labels.Labels{{Name: levels.Label, Value: l}}
 	}
 	return m

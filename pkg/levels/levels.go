@@ -24,6 +24,7 @@ import (
 // The normalised levels.
 const (
 	Critical = "critical"
+	Fatal    = "fatal"
 	Error    = "error"
 	Warn     = "warn"
 	Info     = "info"
@@ -31,6 +32,9 @@ const (
 	Trace    = "trace"
 	Unknown  = "unknown"
 )
+
+// All lists every level Detect can return, most severe first.
+var All = []string{Critical, Fatal, Error, Warn, Info, Debug, Trace, Unknown}
 
 // Label is the structured metadata name the level is stored under.
 const Label = "detected_level"
@@ -64,7 +68,9 @@ func Normalize(v string) (string, bool) {
 
 func normalizeLower(b []byte) (string, bool) {
 	switch string(b) {
-	case "critical", "crit", "fatal", "panic", "emerg", "emergency", "alert", "f", "c":
+	case "fatal", "panic", "f":
+		return Fatal, true
+	case "critical", "crit", "emerg", "emergency", "alert", "c":
 		return Critical, true
 	case "error", "err", "eror", "e":
 		return Error, true

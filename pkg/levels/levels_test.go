@@ -16,8 +16,9 @@ func TestFromLine(t *testing.T) {
 		`2014-05-01 12:00:00.123 CEST ERROR:  relation "x" does not exist`:         Error,
 		`Jun 14 15:16:01 combo sshd(pam_unix)[19939]: authentication failure`:      Unknown,
 		`E0507 12:04:17.597069 klog line`:                                          Unknown,
-		`panic: runtime error: index out of range`:                                 Critical,
-		`FATAL: could not open file`:                                               Critical,
+		`panic: runtime error: index out of range`:                                 Fatal,
+		`FATAL: could not open file`:                                               Fatal,
+		`CRITICAL: disk full`:                                                      Critical,
 		`for more information see the manual`:                                      Unknown,
 		`the terrorist errand`:                                                     Unknown,
 		`WARNING: deprecated flag`:                                                 Warn,
@@ -37,7 +38,7 @@ func TestDetectPrefersLabelsAndMetadata(t *testing.T) {
 	if got := Detect(labels.New("level", "Err"), nil, []byte("INFO all good")); got != Error {
 		t.Errorf("stream label: %s", got)
 	}
-	if got := Detect(nil, labels.New("severity", "fatal"), []byte("INFO all good")); got != Critical {
+	if got := Detect(nil, labels.New("severity", "fatal"), []byte("INFO all good")); got != Fatal {
 		t.Errorf("metadata: %s", got)
 	}
 	if got := Detect(labels.New("level", "banana"), nil, []byte("debug: x")); got != Debug {

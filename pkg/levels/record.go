@@ -88,7 +88,7 @@ func DetectRecord(stream, metadata labels.Labels, record []byte, h Hints) string
 // metadataOf holds one shared, read-only metadata set per level.
 var metadataOf = func() map[string]labels.Labels {
 	m := map[string]labels.Labels{}
-	for _, l := range []string{Critical, Error, Warn, Info, Debug, Trace, Unknown} {
+	for _, l := range All {
 		m[l] = labels.Labels{{Name: Label, Value: l}}
 	}
 	return m
@@ -155,7 +155,9 @@ func normalizeMore(low []byte) (string, bool) {
 		return Debug, true
 	case "finer", "finest", "verbose", "v":
 		return Trace, true
-	case "ftl", "a", "assert":
+	case "ftl":
+		return Fatal, true
+	case "a", "assert":
 		return Critical, true
 	}
 	return "", false
@@ -164,7 +166,9 @@ func normalizeMore(low []byte) (string, bool) {
 // letterLevel maps the one-letter levels of klog, logcat and MongoDB.
 func letterLevel(c byte) (string, bool) {
 	switch c {
-	case 'F', 'A':
+	case 'F':
+		return Fatal, true
+	case 'A':
 		return Critical, true
 	case 'E':
 		return Error, true
@@ -303,7 +307,9 @@ func markerWord(w []byte, delimited bool) (string, bool) {
 		return Debug, true
 	case "FINER", "FINEST", "VERBOSE", "Verbose":
 		return Trace, true
-	case "FTL", "ALERT", "EMERG", "EMERGENCY":
+	case "FTL":
+		return Fatal, true
+	case "ALERT", "EMERG", "EMERGENCY":
 		return Critical, true
 	}
 	if !delimited {

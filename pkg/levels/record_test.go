@@ -18,7 +18,7 @@ func TestDetectRecord(t *testing.T) {
 		{"2024-01-01 10:00:00 [warn] x", Hints{}, Warn},
 		{"2024-01-01 10:00:00 level=debug msg=x", Hints{}, Debug},
 		{`{"level":"warning","msg":"x"}`, Hints{}, Warn},
-		{"2024-01-01 10:00:00 FATAL x", Hints{}, Critical},
+		{"2024-01-01 10:00:00 FATAL x", Hints{}, Fatal},
 		{"2024-01-01 10:00:00 CRIT x", Hints{}, Critical},
 		{"2016-09-28 04:30:30, Info   CBS", Hints{}, Info},
 		// Only the first line of a record counts: a stack trace's frames
