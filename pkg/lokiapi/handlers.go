@@ -143,7 +143,7 @@ func (a *API) rangeQueryParams(r *http.Request, c *call) (query.Params, logql.Ex
 		}
 	}
 	if v := r.Form.Get("interval"); v != "" {
-		if p.Interval, err = parseDuration("interval", v); err != nil {
+		if p.Interval, err = ParseDuration("interval", v); err != nil {
 			return p, nil, err
 		}
 	}
@@ -158,7 +158,7 @@ func (a *API) instantQuery(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ts, err := parseTime("time", r.Form.Get("time"), a.now())
+	ts, err := ParseTime("time", r.Form.Get("time"), a.now())
 	if err != nil {
 		a.fail(w, r, err)
 		return

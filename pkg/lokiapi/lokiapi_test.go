@@ -30,7 +30,7 @@ func TestParseTime(t *testing.T) {
 		"2023-11-14T23:13:20.000000001+01:00": 1700000000000000001,
 	}
 	for in, want := range cases {
-		got, err := parseTime("start", in, def)
+		got, err := ParseTime("start", in, def)
 		if err != nil {
 			t.Fatalf("%q: %v", in, err)
 		}
@@ -38,9 +38,24 @@ func TestParseTime(t *testing.T) {
 			t.Errorf("%q = %d, want %d", in, got.UnixNano(), want)
 		}
 	}
-	for _, bad := range []string{"yesterday", "12:00", "1e400.0"} {
-		if _, err := parseTime("start", bad, def); err == nil {
+	for _, bad := range []string{"yesterday", "12:00", "1e400.0", "NaN.", "nan.0", "+Inf.0", "-inf."} {
+		if _, err := ParseTime("start", bad, def); err == nil {
 			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestParseDuration(t *testing.T) {
+	for in, want := range map[string]time.Duration{"30": 30 * time.Second, "1.5": 1500 * time.Millisecond, "5m": 5 * time.Minute, "1h30m": 90 * time.Minute, "0": 0} {
+		if got, err := ParseDuration("since", in); err != nil || got != want {
+			t.Errorf("%q = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"NaN", "nan", "Inf", "-Inf", "-5", "-5m", "1e300", "soon", ""} {
+		if d, err := ParseDuration("since", bad); err == nil {
+			t.Errorf("%q accepted as %v", bad, d)
+		} else if !strings.Contains(err.Error(), "since") {
+			t.Errorf("%q: error %q does not name the parameter", bad, err)
 		}
 	}
 }

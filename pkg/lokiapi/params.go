@@ -28,15 +28,17 @@ func badParam(format string, args ...any) error {
 	return &paramError{msg: fmt.Sprintf(format, args...)}
 }
 
-// parseTime reads a timestamp the way Loki does: a number with a '.' is
+// ParseTime reads a timestamp the way Loki does: a number with a '.' is
 // float seconds; an integer of up to 10 digits is seconds, a longer one
 // nanoseconds; anything else must be RFC3339 (with optional fraction).
-func parseTime(name, v string, def time.Time) (time.Time, error) {
+// NaN and infinities are refused. v == "" gives def. Every HTTP API of the
+// server reads times with it (pkg/search too), so they all agree.
+func ParseTime(name, v string, def time.Time) (time.Time, error) {
 	if v == "" {
 		return def, nil
 	}
 	if strings.Contains(v, ".") {
-		if f, err := strconv.ParseFloat(v, 64); err == nil {
+		if f, err := strconv.ParseFloat(v, 64); err == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
 			sec, frac := math.Modf(f)
 			// Round to microseconds: float seconds carry no more.
 			return time.Unix(int64(sec), int64(math.Round(frac*1e6))*1e3), nil
@@ -54,18 +56,22 @@ func parseTime(name, v string, def time.Time) (time.Time, error) {
 	return time.Time{}, badParam("invalid %s %q: use Unix nanoseconds, Unix seconds (optionally with a fraction) or RFC3339", name, v)
 }
 
-// parseDuration reads a step or `since`: a Prometheus duration (5m, 1h30m)
-// or a number of seconds (float allowed).
-func parseDuration(name, v string) (time.Duration, error) {
+// ParseDuration reads a step or `since`: a Prometheus duration (5m, 1h30m)
+// or a number of seconds (float allowed). Negative, NaN and out-of-range
+// values are refused.
+func ParseDuration(name, v string) (time.Duration, error) {
 	if f, err := strconv.ParseFloat(v, 64); err == nil {
-		if f < 0 || f > float64(math.MaxInt64)/1e9 {
+		if !(f >= 0 && f <= float64(math.MaxInt64)/1e9) { // false for NaN too
 			return 0, badParam("invalid %s %q: out of range", name, v)
 		}
 		return time.Duration(f * float64(time.Second)), nil
 	}
 	d, err := logql.ParseDuration(v)
 	if err != nil {
-		return 0, badParam("invalid %s %q: %v", name, v, err)
+		return 0, badParam("invalid %s %q: use seconds or a duration such as 1h30m: %v", name, v, err)
+	}
+	if d < 0 {
+		return 0, badParam("invalid %s %q: negative", name, v)
 	}
 	return d, nil
 }
@@ -76,7 +82,7 @@ func parseStep(v string) (time.Duration, error) {
 	if strings.HasPrefix(strings.TrimSpace(v), "-") {
 		return 0, badParam("zero or negative query resolution step widths are not accepted. Try a positive integer")
 	}
-	d, err := parseDuration("step", v)
+	d, err := ParseDuration("step", v)
 	if err != nil {
 		return 0, err
 	}
@@ -94,17 +100,17 @@ type rangeParams struct {
 // parseRange reads start/end/since with Loki's defaults: end is now, start
 // is end minus `since` (default one hour).
 func parseRange(r *http.Request, now time.Time) (rangeParams, error) {
-	end, err := parseTime("end", r.Form.Get("end"), now)
+	end, err := ParseTime("end", r.Form.Get("end"), now)
 	if err != nil {
 		return rangeParams{}, err
 	}
 	since := time.Hour
 	if v := r.Form.Get("since"); v != "" {
-		if since, err = parseDuration("since", v); err != nil {
+		if since, err = ParseDuration("since", v); err != nil {
 			return rangeParams{}, err
 		}
 	}
-	start, err := parseTime("start", r.Form.Get("start"), end.Add(-since))
+	start, err := ParseTime("start", r.Form.Get("start"), end.Add(-since))
 	if err != nil {
 		return rangeParams{}, err
 	}

@@ -77,7 +77,7 @@ func (a *API) tail(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	now := a.now()
-	start, err := parseTime("start", r.Form.Get("start"), now.Add(-time.Hour))
+	start, err := ParseTime("start", r.Form.Get("start"), now.Add(-time.Hour))
 	if err != nil {
 		a.fail(w, r, err)
 		return

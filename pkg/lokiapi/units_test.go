@@ -193,13 +193,13 @@ func FuzzParams(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		if tm, err := parseTime("start", s, time.Time{}); err == nil && s == "" && !tm.IsZero() {
+		if tm, err := ParseTime("start", s, time.Time{}); err == nil && s == "" && !tm.IsZero() {
 			t.Fatalf("empty time gave %v", tm)
 		}
 		if d, err := parseStep(s); err == nil && d <= 0 {
 			t.Fatalf("step %q accepted as %v", s, d)
 		}
-		if d, err := parseDuration("since", s); err == nil && d < 0 {
+		if d, err := ParseDuration("since", s); err == nil && d < 0 {
 			t.Fatalf("duration %q accepted as %v", s, d)
 		}
 		var b Bytes

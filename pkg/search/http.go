@@ -3,13 +3,11 @@ package search
 import (
 	"encoding/json"
 	"errors"
-	"math"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/logsift/logsift/pkg/logql"
 	"github.com/logsift/logsift/pkg/lokiapi"
 	"github.com/logsift/logsift/pkg/query"
 	"github.com/logsift/logsift/pkg/tenant"
@@ -217,43 +215,20 @@ func (h *HTTP) request(r *http.Request) (Request, error) {
 	return req, nil
 }
 
-// parseTime reads a time as Loki does: a number with a '.' is seconds with
-// a fraction; an integer of up to 10 digits is seconds, a longer one
-// nanoseconds; anything else must be RFC 3339.
+// parseTime and parseDuration read times as the Loki API does
+// (lokiapi.ParseTime, ParseDuration), answering 400 with its message.
 func parseTime(name, v string, def time.Time) (time.Time, error) {
-	if v == "" {
-		return def, nil
+	t, err := lokiapi.ParseTime(name, v, def)
+	if err != nil {
+		return t, badRequest("%v", err)
 	}
-	if strings.Contains(v, ".") {
-		if f, err := strconv.ParseFloat(v, 64); err == nil && !math.IsInf(f, 0) && !math.IsNaN(f) {
-			sec, frac := math.Modf(f)
-			return time.Unix(int64(sec), int64(math.Round(frac*1e6))*1e3), nil
-		}
-	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if len(strings.TrimPrefix(v, "-")) <= 10 {
-			return time.Unix(n, 0), nil
-		}
-		return time.Unix(0, n), nil
-	}
-	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
-		return t, nil
-	}
-	return time.Time{}, badRequest("invalid %s %q: use Unix nanoseconds, Unix seconds (optionally with a fraction) or RFC3339", name, v)
+	return t, nil
 }
 
-// parseDuration reads `since`: seconds (a fraction allowed) or a
-// Prometheus duration.
 func parseDuration(name, v string) (time.Duration, error) {
-	if f, err := strconv.ParseFloat(v, 64); err == nil {
-		if f < 0 || f > float64(math.MaxInt64)/1e9 {
-			return 0, badRequest("invalid %s %q: out of range", name, v)
-		}
-		return time.Duration(f * float64(time.Second)), nil
-	}
-	d, err := logql.ParseDuration(v)
-	if err != nil || d < 0 {
-		return 0, badRequest("invalid %s %q: use seconds or a duration such as 1h30m", name, v)
+	d, err := lokiapi.ParseDuration(name, v)
+	if err != nil {
+		return d, badRequest("%v", err)
 	}
 	return d, nil
 }
