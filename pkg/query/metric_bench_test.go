@@ -18,14 +18,46 @@ import (
 // nginx combined lines (about 200 bytes each) spread over 24 hours, as
 // logsift-bench lays out its 1 GB set. b.SetBytes is the raw line size,
 // so 1 GB / (MB/s) is the time for a gigabyte.
-var benchData struct {
+var benchData sharedStore
+
+// sharedStore is a store built once per test process and shared by the
+// benchmarks or fuzz iterations that read it; TestMain removes it.
+type sharedStore struct {
 	once  sync.Once
 	dir   string
 	st    *store.Store
 	err   error
-	start time.Time
-	raw   int64
+	start time.Time // where the data begins
+	raw   int64     // raw line bytes
 	lines int
+}
+
+// open builds the store on first use (in a new temporary directory, with
+// opts), filling it with fill, and returns an engine over it.
+func (s *sharedStore) open(tb testing.TB, prefix string, opts store.Options, fill func(ctx context.Context, st *store.Store) error) *Engine {
+	s.once.Do(func() {
+		s.start = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+		if s.dir, s.err = os.MkdirTemp("", prefix); s.err != nil {
+			return
+		}
+		if s.st, s.err = store.Open(s.dir, opts); s.err != nil {
+			return
+		}
+		s.err = fill(context.Background(), s.st)
+	})
+	if s.err != nil {
+		tb.Fatal(s.err)
+	}
+	return &Engine{Store: s.st}
+}
+
+func (s *sharedStore) remove() {
+	if s.st != nil {
+		s.st.Close(context.Background())
+	}
+	if s.dir != "" {
+		os.RemoveAll(s.dir)
+	}
 }
 
 // benchSize is the raw line bytes of the benchmark set (150 MB; set
@@ -40,18 +72,9 @@ func benchSize() int64 {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if benchData.st != nil {
-		benchData.st.Close(context.Background())
-	}
-	if benchData.dir != "" {
-		os.RemoveAll(benchData.dir)
-	}
-	if fuzzData.st != nil {
-		fuzzData.st.Close(context.Background())
-	}
-	if fuzzData.dir != "" {
-		os.RemoveAll(fuzzData.dir)
-	}
+	benchData.remove()
+	jsonBench.remove()
+	fuzzData.remove()
 	os.Exit(code)
 }
 
@@ -85,25 +108,11 @@ func accessLine(r *rand.Rand, b []byte, t time.Time) []byte {
 }
 
 func loadBenchData(b *testing.B) *Engine {
-	benchData.once.Do(func() {
-		dir, err := os.MkdirTemp("", "logsift-metric-bench-")
-		if err != nil {
-			benchData.err = err
-			return
-		}
-		benchData.dir = dir
-		st, err := store.Open(dir, store.Options{})
-		if err != nil {
-			benchData.err = err
-			return
-		}
-		benchData.st = st
+	return benchData.open(b, "logsift-metric-bench-", store.Options{}, func(ctx context.Context, st *store.Store) error {
 		size := benchSize()
 		r := rand.New(rand.NewPCG(1, 2))
-		benchData.start = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 		span := 24 * time.Hour
 		const hosts = 4
-		ctx := context.Background()
 		for benchData.raw < size {
 			var push []store.Stream
 			for h := 0; h < hosts; h++ {
@@ -122,27 +131,30 @@ func loadBenchData(b *testing.B) *Engine {
 				push = append(push, s)
 			}
 			if err := st.Append(ctx, "t", push); err != nil {
-				benchData.err = err
-				return
+				return err
 			}
 		}
-		benchData.err = st.Flush(ctx)
+		return st.Flush(ctx)
 	})
-	if benchData.err != nil {
-		b.Fatal(benchData.err)
-	}
-	return &Engine{Store: benchData.st}
 }
 
 func benchMetric(b *testing.B, q string) {
-	eng := loadBenchData(b)
-	p := Params{Tenant: "t", Query: q, Start: benchData.start, End: benchData.start.Add(24 * time.Hour)}
+	benchQuery(b, loadBenchData(b), &benchData, q)
+}
+
+// benchQuery runs q over the 24 hours of set; b.SetBytes is the set's raw
+// size, so MB/s is the scan rate over raw lines.
+func benchQuery(b *testing.B, eng *Engine, set *sharedStore, q string) {
+	p := Params{Tenant: "t", Query: q, Start: set.start, End: set.start.Add(24 * time.Hour)}
 	ctx := context.Background()
 	res, err := eng.Exec(ctx, p)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.SetBytes(benchData.raw)
+	if len(res.Matrix) == 0 {
+		b.Fatalf("%s: no series; the benchmark would time an empty answer", q)
+	}
+	b.SetBytes(set.raw)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
@@ -152,8 +164,8 @@ func benchMetric(b *testing.B, q string) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(len(res.Matrix)), "series")
-	b.ReportMetric(float64(res.Stats.DecompressedBytes)/float64(benchData.raw), "decompressed/raw")
-	perGB := float64(b.Elapsed()) / float64(b.N) * float64(1<<30) / float64(benchData.raw)
+	b.ReportMetric(float64(res.Stats.DecompressedBytes)/float64(set.raw), "decompressed/raw")
+	perGB := float64(b.Elapsed()) / float64(b.N) * float64(1<<30) / float64(set.raw)
 	b.ReportMetric(perGB/1e6, "ms/GB")
 }
 
