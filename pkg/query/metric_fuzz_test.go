@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,12 +16,7 @@ import (
 	"github.com/logsift/logsift/pkg/store"
 )
 
-var fuzzData struct {
-	once sync.Once
-	dir  string
-	st   *store.Store
-	err  error
-}
+var fuzzData sharedStore
 
 // fuzzEngine is a small store shared by the fuzz iterations of a process:
 // two streams with logfmt, JSON and plain lines, metadata on some, part
@@ -33,20 +26,7 @@ var fuzzData struct {
 // workers merged their sums, and instant and range queries could then
 // keep different series.
 func fuzzEngine(t *testing.T) *Engine {
-	fuzzData.once.Do(func() {
-		dir, err := os.MkdirTemp("", "logsift-metric-fuzz-")
-		if err != nil {
-			fuzzData.err = err
-			return
-		}
-		fuzzData.dir = dir
-		st, err := store.Open(dir, store.Options{Chunk: chunk.Options{BlockSize: 4 << 10}})
-		if err != nil {
-			fuzzData.err = err
-			return
-		}
-		fuzzData.st = st
-		ctx := context.Background()
+	return fuzzData.open(t, "logsift-metric-fuzz-", store.Options{Chunk: chunk.Options{BlockSize: 4 << 10}}, func(ctx context.Context, st *store.Store) error {
 		for half := 0; half < 2; half++ {
 			for s := 0; s < 2; s++ {
 				ls := labels.New("job", "f", "s", fmt.Sprint(s))
@@ -68,22 +48,17 @@ func fuzzEngine(t *testing.T) *Engine {
 					es = append(es, e)
 				}
 				if err := st.Append(ctx, "t", []store.Stream{{Labels: ls, Entries: es}}); err != nil {
-					fuzzData.err = err
-					return
+					return err
 				}
 			}
 			if half == 0 {
 				if err := st.Flush(ctx); err != nil {
-					fuzzData.err = err
-					return
+					return err
 				}
 			}
 		}
+		return nil
 	})
-	if fuzzData.err != nil {
-		t.Fatal(fuzzData.err)
-	}
-	return &Engine{Store: fuzzData.st}
 }
 
 // FuzzMetricQuery runs arbitrary queries: the engine must never panic,
