@@ -3,6 +3,7 @@ package deploy
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"net"
 	"os"
@@ -11,7 +12,9 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -480,13 +483,16 @@ func checkWiring(t *testing.T, root string, f composeFile) {
 	}
 	writes := false
 	for _, m := range f.Services["loggen"].mounts(t) {
-		if m.source == shared && !m.readOnly && strings.HasPrefix(flagValue(append([]string{"x"}, f.Services["loggen"].commandArgs()...), "live"), m.target) {
-			writes = true
+		for _, a := range f.Services["loggen"].commandArgs() {
+			if m.source == shared && !m.readOnly && strings.HasPrefix(a, m.target+"/") {
+				writes = true
+			}
 		}
 	}
 	if shared == "" || !writes {
 		t.Errorf("the agent follows %s, but loggen does not write a log into the volume mounted there", acfg.Files[0].Paths)
 	}
+	checkLoggenWrites(t, f.Services["loggen"].commandArgs(), logsDir)
 	imp := f.Services["agent-import"].commandArgs()
 	if len(imp) < 2 || imp[0] != "import" || flagValue(imp, "--workspace") == "" {
 		t.Errorf("agent-import does not import into a workspace: %v", imp)
@@ -577,3 +583,36 @@ func healthcheckText(s composeService) string {
 }
 
 func itoa(n int32) string { return strconv.Itoa(int(n)) }
+
+// checkLoggenWrites runs loggen with the compose file's own command line,
+// its log directory moved to a temporary one, and checks that it writes
+// lines instead of stopping at its usage message.
+func checkLoggenWrites(t *testing.T, args []string, logsDir string) {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "loggen")
+	if out, err := exec.Command("go", "build", "-o", bin, "./loggen").CombinedOutput(); err != nil {
+		t.Fatalf("build loggen: %v\n%s", err, out)
+	}
+	dir := t.TempDir()
+	var run []string
+	for _, a := range args {
+		run = append(run, strings.Replace(a, logsDir, dir, 1))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, run...)
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() == nil {
+		t.Fatalf("loggen %v ended before it was stopped (%v): %s", args, err, out)
+	}
+	logs, _ := filepath.Glob(filepath.Join(dir, "*"))
+	var lines int
+	for _, l := range logs {
+		b, _ := os.ReadFile(l)
+		lines += bytes.Count(b, []byte("\n"))
+	}
+	if lines == 0 {
+		t.Errorf("loggen %v wrote no line into the log directory in 1.5 s: %s", args, out)
+	}
+}

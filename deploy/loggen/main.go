@@ -40,20 +40,17 @@ func main() {
 	case "bundle":
 		fs := flag.NewFlagSet("bundle", flag.ExitOnError)
 		lines := fs.Int("lines", 5000, "lines per file")
-		_ = fs.Parse(os.Args[2:])
-		if fs.NArg() != 1 {
-			usage()
-		}
-		err = writeBundle(fs.Arg(0), time.Now(), *lines)
+		out := parseOne(fs, os.Args[2:])
+		err = writeBundle(out, time.Now(), *lines)
 	case "live":
 		fs := flag.NewFlagSet("live", flag.ExitOnError)
 		rate := fs.Float64("rate", 5, "lines per second")
 		maxBytes := fs.Int64("max-bytes", 64<<20, "rotate the file (rename to FILE.1) past this size")
-		_ = fs.Parse(os.Args[2:])
-		if fs.NArg() != 1 || *rate <= 0 {
+		file := parseOne(fs, os.Args[2:])
+		if *rate <= 0 {
 			usage()
 		}
-		err = live(ctx, fs.Arg(0), *rate, *maxBytes)
+		err = live(ctx, file, *rate, *maxBytes)
 	default:
 		usage()
 	}
@@ -61,6 +58,22 @@ func main() {
 		fmt.Fprintln(os.Stderr, "logsift-loggen:", err)
 		os.Exit(1)
 	}
+}
+
+// parseOne parses flags given before or after the one positional argument
+// (`live FILE -rate 5` as well as `live -rate 5 FILE`: the flag package
+// alone stops at the first non-flag) and returns that argument.
+func parseOne(fs *flag.FlagSet, args []string) string {
+	_ = fs.Parse(args)
+	if fs.NArg() == 0 {
+		usage()
+	}
+	arg := fs.Arg(0)
+	_ = fs.Parse(fs.Args()[1:])
+	if fs.NArg() != 0 {
+		usage()
+	}
+	return arg
 }
 
 func usage() {
