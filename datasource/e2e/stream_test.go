@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -23,12 +22,8 @@ import (
 
 	"github.com/logsift/logsift/datasource/client"
 	"github.com/logsift/logsift/pkg/chunk"
-	"github.com/logsift/logsift/pkg/ingest"
 	"github.com/logsift/logsift/pkg/labels"
-	"github.com/logsift/logsift/pkg/lokiapi"
 	"github.com/logsift/logsift/pkg/lokiclient"
-	"github.com/logsift/logsift/pkg/server"
-	tenantpkg "github.com/logsift/logsift/pkg/tenant"
 )
 
 // packet is one frame message of a stream, as Grafana Live forwards it.
@@ -60,35 +55,19 @@ func subscribe(t testing.TB, ds *pluginv2.DataSourceInstanceSettings, path, payl
 	}
 }
 
-// tailTarget is the server the tail test runs against: the real server,
-// or, while its request-metrics wrapper hides the connection from
-// WebSocket upgrades (the tail answers 501), the same API handlers
-// served in process.
+// tailTarget is the server the tail test runs against: the real server
+// binary the harness started, whose /loki/api/v1/tail must upgrade to a
+// WebSocket through its whole handler chain (metrics, auth, tracing).
 func tailTarget(t *testing.T) (*lokiclient.Client, *pluginv2.DataSourceInstanceSettings) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(h.serverURL, "http")+"/loki/api/v1/tail?query="+url.QueryEscape(`{job="none"}`),
+	conn, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(h.serverURL, "http")+"/loki/api/v1/tail?query="+url.QueryEscape(`{job="none"}`),
 		&websocket.DialOptions{HTTPHeader: http.Header{"X-Scope-OrgID": {tenant}}})
-	if err == nil {
-		conn.CloseNow()
-		return h.client(), h.ds
-	}
-	if resp == nil || resp.StatusCode != http.StatusNotImplemented {
-		t.Fatalf("tail endpoint: %v", err)
-	}
-	t.Logf("the server's /loki/api/v1/tail cannot upgrade (501: pkg/server's statusWriter hides http.Hijacker); tailing the same handlers served in process")
-	srv, err := server.New(server.Config{DataDir: t.TempDir(), Query: lokiapi.DefaultLimits(), Limits: ingest.DefaultLimits()}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("the server's /loki/api/v1/tail did not upgrade to a WebSocket: %v", err)
 	}
-	t.Cleanup(func() { _ = srv.Store.Close(context.Background()) })
-	mux := http.NewServeMux()
-	resolver := tenantpkg.Resolver{}
-	mux.Handle("/loki/api/v1/push", ingest.NewHandler(srv.Store, ingest.Config{Tenants: resolver}))
-	(&lokiapi.API{Engine: srv.Engine, Store: srv.Store, Limits: lokiapi.DefaultLimits(), Tenants: resolver}).Register(mux)
-	hs := httptest.NewServer(mux)
-	t.Cleanup(hs.Close)
-	return &lokiclient.Client{URL: hs.URL, Tenant: tenant, Categorize: true}, settings(10, hs.URL, `{"tenant":"`+tenant+`"}`)
+	conn.CloseNow()
+	return h.client(), h.ds
 }
 
 func TestLiveTail(t *testing.T) {
