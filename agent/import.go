@@ -188,6 +188,16 @@ func ImportRun(ctx context.Context, cfg *config.Config, opts ImportOptions, log 
 	case err != nil:
 		status = track.Failed
 		extra = []string{err.Error()}
+	case sum != nil && sum.Failed > 0:
+		// What could be read is stored, but files failed partway (a
+		// truncated or corrupt archive): the run failed, as the exit
+		// status says, and the server's import.failed event lists them.
+		status = track.Failed
+		for _, p := range sum.Problems {
+			if p.Failed {
+				extra = append(extra, p.File+": "+p.Reason)
+			}
+		}
 	}
 	if run != nil {
 		counters := countersOf(imp.Progress())

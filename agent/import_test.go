@@ -4,6 +4,7 @@ package agent
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -511,5 +512,52 @@ func TestImportThroughLokiOutput(t *testing.T) {
 	}
 	if dl, _ := filepath.Glob(filepath.Join(cfg.DataDir, "dead-letter", "*")); len(dl) != 0 {
 		t.Errorf("refused chunks were dead-lettered: %q", dl)
+	}
+}
+
+// TestImportRunFailsOnTruncatedFile: a truncated .gz among good files is
+// imported as far as it can be read, and the run ends failed on the
+// server, naming the file, as the agent's exit status does.
+func TestImportRunFailsOnTruncatedFile(t *testing.T) {
+	dir := t.TempDir()
+	srv := startServer(t, rcv.Options{Dir: filepath.Join(dir, "server"), Workspaces: true})
+	root, _, _ := bundle(t, dir, 2, 2000, 60)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	for i := range 20000 {
+		fmt.Fprintf(zw, "2024-05-03 11:00:%02d.000 ERROR cut line=%07d %s\n", i%60, i, strings.Repeat("x", 80))
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "cut.log.gz"), gz.Bytes()[:gz.Len()/2], 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	var logs logBuffer
+	res, err := ImportRun(context.Background(), importConfig(dir, srv.Addr(), "acme"), ImportOptions{
+		Options:        importer.Options{Paths: []string{root}, Workspace: "cut", ChunkBytes: 32 << 10},
+		ReportInterval: 20 * time.Millisecond,
+	}, logs.logger())
+	if err != nil {
+		t.Fatalf("import: %v\n%s", err, logs.String())
+	}
+	if res.Summary == nil || res.Summary.Failed != 1 || res.RunStatus.String() != "RUN_STATUS_FAILED" {
+		t.Fatalf("summary %+v, run status %v; want one failed file and a failed run\n%s", res.Summary, res.RunStatus, logs.String())
+	}
+	run, err := srv.Workspaces.GetRun(context.Background(), "acme", res.RunID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Status != workspace.StatusFailed || len(run.Errors) == 0 || !strings.Contains(strings.Join(run.Errors, "\n"), "cut.log.gz") {
+		t.Errorf("run %s with errors %q; want failed, naming cut.log.gz", run.Status, run.Errors)
+	}
+	// The good files and the readable part of the cut one are stored.
+	st, err := srv.Stats("acme", "cut")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Entries <= 4000 {
+		t.Errorf("%d entries stored; want the 4000 good lines and part of the cut file", st.Entries)
 	}
 }
