@@ -146,55 +146,102 @@ func (s *Stats) Add(o Stats) {
 	s.Streams += o.Streams
 }
 
-// rawStats mirrors the statistics block the server writes.
-type rawStats struct {
-	Summary struct {
-		ExecTime             float64 `json:"execTime"`
-		TotalBytesProcessed  int64   `json:"totalBytesProcessed"`
-		TotalLinesProcessed  int64   `json:"totalLinesProcessed"`
-		TotalPostFilterLines int64   `json:"totalPostFilterLines"`
-		TotalEntriesReturned int64   `json:"totalEntriesReturned"`
-	} `json:"summary"`
-	Querier struct {
-		Store struct {
-			TotalChunksRef        int64 `json:"totalChunksRef"`
-			TotalChunksDownloaded int64 `json:"totalChunksDownloaded"`
-			Chunk                 struct {
-				CompressedBytes   int64 `json:"compressedBytes"`
-				DecompressedBytes int64 `json:"decompressedBytes"`
-			} `json:"chunk"`
-		} `json:"store"`
-	} `json:"querier"`
-	Ingester struct {
-		Store struct {
-			Chunk struct {
-				HeadChunkBytes int64 `json:"headChunkBytes"`
-			} `json:"chunk"`
-		} `json:"store"`
-	} `json:"ingester"`
-	Logsift struct {
-		ChunksPruned int64 `json:"chunksPruned"`
-		BlocksPruned int64 `json:"blocksPruned"`
-		Streams      int64 `json:"streams"`
-	} `json:"logsift"`
+// statNode is a key of the statistics block: an object of more keys,
+// or a number that goes into a field of Stats.
+type statNode struct {
+	key   string
+	kids  []statNode
+	int   func(*Stats) *int64
+	float func(*Stats) *float64
 }
 
-func (r *rawStats) stats() Stats {
-	return Stats{
-		ExecTime:          r.Summary.ExecTime,
-		BytesProcessed:    r.Summary.TotalBytesProcessed,
-		LinesProcessed:    r.Summary.TotalLinesProcessed,
-		PostFilterLines:   r.Summary.TotalPostFilterLines,
-		EntriesReturned:   r.Summary.TotalEntriesReturned,
-		ChunksRef:         r.Querier.Store.TotalChunksRef,
-		ChunksDownloaded:  r.Querier.Store.TotalChunksDownloaded,
-		CompressedBytes:   r.Querier.Store.Chunk.CompressedBytes,
-		DecompressedBytes: r.Querier.Store.Chunk.DecompressedBytes,
-		HeadChunkBytes:    r.Ingester.Store.Chunk.HeadChunkBytes,
-		ChunksPruned:      r.Logsift.ChunksPruned,
-		BlocksPruned:      r.Logsift.BlocksPruned,
-		Streams:           r.Logsift.Streams,
+// statsTree is the part of the server's statistics block read, as
+// encoding/json would read it into nested structs.
+var statsTree = []statNode{
+	{key: "summary", kids: []statNode{
+		{key: "execTime", float: func(s *Stats) *float64 { return &s.ExecTime }},
+		{key: "totalBytesProcessed", int: func(s *Stats) *int64 { return &s.BytesProcessed }},
+		{key: "totalLinesProcessed", int: func(s *Stats) *int64 { return &s.LinesProcessed }},
+		{key: "totalPostFilterLines", int: func(s *Stats) *int64 { return &s.PostFilterLines }},
+		{key: "totalEntriesReturned", int: func(s *Stats) *int64 { return &s.EntriesReturned }},
+	}},
+	{key: "querier", kids: []statNode{{key: "store", kids: []statNode{
+		{key: "totalChunksRef", int: func(s *Stats) *int64 { return &s.ChunksRef }},
+		{key: "totalChunksDownloaded", int: func(s *Stats) *int64 { return &s.ChunksDownloaded }},
+		{key: "chunk", kids: []statNode{
+			{key: "compressedBytes", int: func(s *Stats) *int64 { return &s.CompressedBytes }},
+			{key: "decompressedBytes", int: func(s *Stats) *int64 { return &s.DecompressedBytes }},
+		}},
+	}}}},
+	{key: "ingester", kids: []statNode{{key: "store", kids: []statNode{{key: "chunk", kids: []statNode{
+		{key: "headChunkBytes", int: func(s *Stats) *int64 { return &s.HeadChunkBytes }},
+	}}}}}},
+	{key: "logsift", kids: []statNode{
+		{key: "chunksPruned", int: func(s *Stats) *int64 { return &s.ChunksPruned }},
+		{key: "blocksPruned", int: func(s *Stats) *int64 { return &s.BlocksPruned }},
+		{key: "streams", int: func(s *Stats) *int64 { return &s.Streams }},
+	}},
+}
+
+// statKey finds a key as encoding/json matches struct fields: exactly,
+// else case-insensitively.
+func statKey(nodes []statNode, k string) *statNode {
+	for i := range nodes {
+		if nodes[i].key == k {
+			return &nodes[i]
+		}
 	}
+	for i := range nodes {
+		if strings.EqualFold(nodes[i].key, k) {
+			return &nodes[i]
+		}
+	}
+	return nil
+}
+
+// stats reads (an object of) the statistics block into st. Like
+// encoding/json it skips unknown keys, lets null change nothing, and
+// refuses a value of the wrong type: a fraction or an exponent where a
+// count belongs, a number out of range.
+func (s *scanner) stats(st *Stats, nodes []statNode) bool {
+	if s.null() {
+		return s.err == nil
+	}
+	if s.peek() != '{' {
+		return s.fail("statistics: want an object")
+	}
+	return s.object(func(k string) bool {
+		n := statKey(nodes, k)
+		switch {
+		case n == nil:
+			return s.skip()
+		case n.kids != nil:
+			return s.stats(st, n.kids)
+		case s.null():
+			return s.err == nil
+		}
+		if c := s.peek(); c != '-' && (c < '0' || c > '9') {
+			return s.fail("statistic %s: want a number", n.key)
+		}
+		num, ok := s.number()
+		if !ok {
+			return false
+		}
+		if n.float != nil {
+			v, err := strconv.ParseFloat(num, 64)
+			if err != nil {
+				return s.fail("statistic %s: %q is out of range", n.key, num)
+			}
+			*n.float(st) = v
+			return true
+		}
+		v, err := strconv.ParseInt(num, 10, 64)
+		if err != nil {
+			return s.fail("statistic %s: %q is not a count", n.key, num)
+		}
+		*n.int(st) = v
+		return true
+	})
 }
 
 // DecodeQueryResponse decodes the body of query and query_range.
@@ -207,7 +254,7 @@ func DecodeQueryResponse(body []byte) (*Result, error) {
 func decodeQuery(body string) (*Result, error) {
 	s := newScanner(body)
 	var status, errMsg string
-	var resultSpan, statsSpan string
+	var resultSpan string
 	decoded := false // the streams were read where they stood
 	res := &Result{}
 	ok := s.object(func(k string) bool {
@@ -239,7 +286,7 @@ func decodeQuery(body string) (*Result, error) {
 					resultSpan, ok = s.span()
 					decoded = false
 				case "stats":
-					statsSpan, ok = s.span()
+					ok = s.stats(&res.Stats, statsTree)
 				default:
 					ok = s.skip()
 				}
@@ -255,13 +302,6 @@ func decodeQuery(body string) (*Result, error) {
 	}
 	if status != "" && status != "success" {
 		return nil, fmt.Errorf("query failed: %s", errMsg)
-	}
-	if len(statsSpan) > 0 {
-		var st rawStats
-		if err := json.Unmarshal([]byte(statsSpan), &st); err != nil {
-			return nil, fmt.Errorf("decode query statistics: %w", err)
-		}
-		res.Stats = st.stats()
 	}
 	if decoded && res.Type == ResultStreams {
 		return res, nil
@@ -294,6 +334,10 @@ func decodeQuery(body string) (*Result, error) {
 	return res, nil
 }
 
+// entryBlock is how many entries the blocks hold that the entries of
+// an answer's streams are cut from.
+const entryBlock = 1024
+
 // streams reads a streams result: [{"stream":{...},"values":[...]}].
 func (s *scanner) streams() ([]Stream, bool) {
 	if s.null() {
@@ -312,11 +356,27 @@ func (s *scanner) streams() ([]Stream, bool) {
 				if s.null() {
 					return s.err == nil
 				}
+				from := len(s.entries)
 				ok = s.array(func(int) bool {
+					if len(s.entries) == cap(s.entries) {
+						// A new block, with the stream's entries so far,
+						// sized by what is left to read: an entry takes
+						// some 64 bytes of JSON at least.
+						n := len(s.entries) - from
+						size := min(entryBlock, max(16, (len(s.b)-s.i)/64))
+						block := make([]Entry, n, max(2*n, size))
+						copy(block, s.entries[from:])
+						s.entries, from = block, 0
+					}
 					e, ok := s.entry()
-					st.Entries = append(st.Entries, e)
+					s.entries = append(s.entries, e)
 					return ok
 				})
+				if len(s.entries) > from {
+					// Capped, so that appending to one stream cannot
+					// overwrite the next.
+					st.Entries = s.entries[from:len(s.entries):len(s.entries)]
+				}
 			default:
 				ok = s.skip()
 			}

@@ -180,3 +180,54 @@ func decodeVector(b []byte) ([]Series, error) {
 	}
 	return out, nil
 }
+
+// rawStats mirrors the statistics block the server writes.
+type rawStats struct {
+	Summary struct {
+		ExecTime             float64 `json:"execTime"`
+		TotalBytesProcessed  int64   `json:"totalBytesProcessed"`
+		TotalLinesProcessed  int64   `json:"totalLinesProcessed"`
+		TotalPostFilterLines int64   `json:"totalPostFilterLines"`
+		TotalEntriesReturned int64   `json:"totalEntriesReturned"`
+	} `json:"summary"`
+	Querier struct {
+		Store struct {
+			TotalChunksRef        int64 `json:"totalChunksRef"`
+			TotalChunksDownloaded int64 `json:"totalChunksDownloaded"`
+			Chunk                 struct {
+				CompressedBytes   int64 `json:"compressedBytes"`
+				DecompressedBytes int64 `json:"decompressedBytes"`
+			} `json:"chunk"`
+		} `json:"store"`
+	} `json:"querier"`
+	Ingester struct {
+		Store struct {
+			Chunk struct {
+				HeadChunkBytes int64 `json:"headChunkBytes"`
+			} `json:"chunk"`
+		} `json:"store"`
+	} `json:"ingester"`
+	Logsift struct {
+		ChunksPruned int64 `json:"chunksPruned"`
+		BlocksPruned int64 `json:"blocksPruned"`
+		Streams      int64 `json:"streams"`
+	} `json:"logsift"`
+}
+
+func (r *rawStats) stats() Stats {
+	return Stats{
+		ExecTime:          r.Summary.ExecTime,
+		BytesProcessed:    r.Summary.TotalBytesProcessed,
+		LinesProcessed:    r.Summary.TotalLinesProcessed,
+		PostFilterLines:   r.Summary.TotalPostFilterLines,
+		EntriesReturned:   r.Summary.TotalEntriesReturned,
+		ChunksRef:         r.Querier.Store.TotalChunksRef,
+		ChunksDownloaded:  r.Querier.Store.TotalChunksDownloaded,
+		CompressedBytes:   r.Querier.Store.Chunk.CompressedBytes,
+		DecompressedBytes: r.Querier.Store.Chunk.DecompressedBytes,
+		HeadChunkBytes:    r.Ingester.Store.Chunk.HeadChunkBytes,
+		ChunksPruned:      r.Logsift.ChunksPruned,
+		BlocksPruned:      r.Logsift.BlocksPruned,
+		Streams:           r.Logsift.Streams,
+	}
+}

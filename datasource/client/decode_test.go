@@ -86,6 +86,11 @@ func TestDecodersAgree(t *testing.T) {
 		`{"status":"success","data":{"resultType":"matrix","result":[{"metric":{"level":"error"},"values":[[1700000000,"1"],[1700000060.5,"NaN"]]}]}}`,
 		`{"data":{"resultType":"streams","result":[{"stream":{"b":"1","a":"\u00e9\ud83d\ude00","a":"x"},"values":[["1","\ud800 \u00ff"]]}]}}`,
 		"{\"data\":{\"resultType\":\"streams\",\"result\":[{\"stream\":{\"a\":\"\xff\xfe\"},\"values\":[[\"1\",\"bad \xc3 utf8\"]]}]}}",
+		// Statistics as encoding/json reads them into structs: keys of
+		// any case, null changing nothing, repeated blocks merged.
+		`{"data":{"resultType":"streams","result":[],"stats":{"SUMMARY":{"exectime":1e-3,"totalBytesProcessed":-0,"x":[{}]},"querier":null,
+		 "ingester":{"store":{"chunk":{"headChunkBytes":null}}},"logsift":{"streams":9223372036854775807}}}}`,
+		`{"data":{"stats":{"summary":{"execTime":2}},"resultType":"matrix","result":[],"stats":{"logsift":{"chunksPruned":3}}}}`,
 	} {
 		fast, err := DecodeQueryResponse([]byte(body))
 		if err != nil {
@@ -101,6 +106,43 @@ func TestDecodersAgree(t *testing.T) {
 	}
 }
 
+// TestStringsAtEveryOffset puts each kind of byte a string scan must
+// notice at every position of the eight-byte steps it takes: both
+// decoders must accept the same lines and read them alike.
+func TestStringsAtEveryOffset(t *testing.T) {
+	for _, mark := range []string{`\"`, `\\`, `\n`, `\u00e9`, `\ud83d\ude00`, `\ud800`, "\xc3\xa9", "\xff", "\x01", "\x7f", "\u2028", `"`} {
+		for at := 0; at < 20; at++ {
+			for _, tail := range []string{"", "abcdefghijklmnopq"} {
+				line := strings.Repeat("x", at) + mark + tail
+				body := `{"data":{"resultType":"streams","result":[{"stream":{"k":"` + line + `"},"values":[["17","` + line + `"]]}]}}`
+				fast, ferr := DecodeQueryResponse([]byte(body))
+				ref, rerr := decodeQueryStd([]byte(body))
+				if (ferr == nil) != (rerr == nil) {
+					t.Fatalf("%q: fast %v, encoding/json %v", body, ferr, rerr)
+				}
+				if ferr == nil && describe(fast) != describe(ref) {
+					t.Fatalf("%q:\nfast %s\nstd  %s", body, describe(fast), describe(ref))
+				}
+			}
+		}
+	}
+}
+
+func TestTimestamps(t *testing.T) {
+	for ts, want := range map[string]int64{"0": 0, "17": 17, "1795677131894045241": 1795677131894045241,
+		"9223372036854775807": 9223372036854775807, "0017": 17, "+5": 5, "-5": -5} {
+		res, err := DecodeQueryResponse([]byte(`{"data":{"resultType":"streams","result":[{"stream":{},"values":[["` + ts + `","l"]]}]}}`))
+		if err != nil || res.Streams[0].Entries[0].Timestamp != want {
+			t.Errorf("%s: %+v %v, want %d", ts, res, err, want)
+		}
+	}
+	for _, ts := range []string{"", "9223372036854775808", "99999999999999999999", "1e9", "12a", " 1"} {
+		if _, err := DecodeQueryResponse([]byte(`{"data":{"resultType":"streams","result":[{"stream":{},"values":[["` + ts + `","l"]]}]}}`)); err == nil {
+			t.Errorf("%q: no error", ts)
+		}
+	}
+}
+
 func TestDecodeErrors(t *testing.T) {
 	for _, body := range []string{
 		``, `{`, `[]`,
@@ -112,6 +154,13 @@ func TestDecodeErrors(t *testing.T) {
 		`{"data":{"resultType":"matrix","result":[{"metric":{},"values":[[1,"x"]]}]}}`,
 		`{"data":{"resultType":"matrix","result":[{"metric":{},"values":[["1","2"]]}]}}`,
 		`{"data":{"resultType":"vector","result":[{"metric":{}}]}}`,
+		`{"data":{"resultType":"streams","result":[],"stats":{"summary":{"totalBytesProcessed":1.5}}}}`,
+		`{"data":{"resultType":"streams","result":[],"stats":{"summary":{"totalBytesProcessed":1e3}}}}`,
+		`{"data":{"resultType":"streams","result":[],"stats":{"summary":{"totalBytesProcessed":9223372036854775808}}}}`,
+		`{"data":{"resultType":"streams","result":[],"stats":{"summary":{"execTime":1e400}}}}`,
+		`{"data":{"resultType":"streams","result":[],"stats":{"summary":{"execTime":"1"}}}}`,
+		`{"data":{"resultType":"streams","result":[],"stats":{"summary":[]}}}`,
+		`{"data":{"resultType":"streams","result":[],"stats":5}}`,
 	} {
 		if _, err := DecodeQueryResponse([]byte(body)); err == nil {
 			t.Errorf("%q: no error", body)
@@ -177,6 +226,10 @@ func FuzzDecodeQueryResponse(f *testing.F) {
 	f.Add([]byte(`{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"NaN"]}]}}`))
 	f.Add([]byte(`{"status":"success","data":{"resultType":"scalar","result":[1,"2"]}}`))
 	f.Add([]byte(`{"data":{"resultType":"streams","result":[{"stream":{"b":"1","a":"\u00e9\ud83d\ude00","a":"x"},"values":[["1","\ud800 \xff"]]}]}}`))
+	// Long strings, so that escapes and non-ASCII bytes fall inside and
+	// across the eight-byte steps of the string scan.
+	f.Add([]byte(`{"data":{"resultType":"streams","result":[{"stream":{"host":"api-1.example.com"},"values":[["1795677131894045241","ts=2026-11-26 level=info msg=\"request served\" path=/api/v1/ördérs \u00e9\t"]]}]}}`))
+	f.Add([]byte("{\"data\":{\"resultType\":\"streams\",\"result\":[{\"stream\":{},\"values\":[[\"9223372036854775807\",\"0123456789abcdef\xff\xfe0123456789\\\\x\"]]}]}}"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		res, err := DecodeQueryResponse(b)
 		if err != nil {

@@ -3,8 +3,11 @@ package client
 import (
 	"errors"
 	"fmt"
+	"math"
+	"math/bits"
 	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -22,8 +25,12 @@ type scanner struct {
 	i     int
 	depth int
 	err   error
-	// arena hands out the label sets of entries from shared blocks.
-	arena []Label
+	// arena hands out the label sets of entries from shared blocks,
+	// entries the entries of streams.
+	arena   []Label
+	entries []Entry
+	// strs holds the strings that had to be decoded, in shared blocks.
+	strs *strings.Builder
 }
 
 // maxDepth bounds nesting, so that hostile input cannot exhaust the stack.
@@ -88,68 +95,120 @@ func (s *scanner) null() bool {
 	return false
 }
 
-// str reads a string.
+// str reads a string. A string without escapes and of valid UTF-8 is
+// cut from the input; any other is decoded in the same pass that finds
+// its end.
 func (s *scanner) str() (string, bool) {
-	raw, escaped, ok := s.strBytes()
-	if !ok {
+	if !s.expect('"') {
 		return "", false
 	}
-	if !escaped && utf8.ValidString(raw) {
-		return raw, true
+	start := s.i
+	c, high := s.scanRun()
+	if c == '"' && (high&msb8 == 0 || utf8.ValidString(s.b[start:s.i])) {
+		s.i++
+		return s.b[start : s.i-1], true
 	}
-	return unquote(raw), true
+	w := s.out(s.i - start)
+	from := w.Len()
+	for {
+		writeRun(w, s.b[start:s.i], high)
+		switch {
+		case s.i >= len(s.b):
+			return "", s.fail("unterminated string")
+		case c == '"':
+			s.i++
+			return w.String()[from:], true
+		case c == '\\':
+			if !s.unescape(w) {
+				return "", false
+			}
+		default:
+			return "", s.fail("control character in string")
+		}
+		start = s.i
+		c, high = s.scanRun()
+	}
 }
 
 // name reads an object key.
 func (s *scanner) name() (string, bool) { return s.str() }
 
-// strBytes returns a string's contents between the quotes, and whether
-// it has escapes.
-func (s *scanner) strBytes() (string, bool, bool) {
+// Eight bytes at a time: the bytes a string scan stops at, and the high
+// bits of non-ASCII bytes.
+const (
+	lsb8 = 0x0101010101010101
+	msb8 = 0x8080808080808080
+)
+
+// stopBytes flags, in their high bits, the bytes of x that are a quote,
+// a backslash or a control character. Borrows may flag bytes above a
+// flagged one; the lowest flag is always exact.
+func stopBytes(x uint64) uint64 {
+	q := x ^ (lsb8 * '"')
+	bs := x ^ (lsb8 * '\\')
+	return ((q-lsb8)&^q | (bs-lsb8)&^bs | (x-lsb8*0x20)&^x) & msb8
+}
+
+// load8 reads eight bytes of b at i, little endian.
+func load8(b string, i int) uint64 {
+	b = b[i : i+8]
+	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+}
+
+// scanRun steps to the next quote, backslash or control character of a
+// string and returns it (0 at the end of the input), with the or of the
+// bytes passed, whose high bits tell whether they were all ASCII.
+func (s *scanner) scanRun() (byte, uint64) {
+	var high uint64
+	for {
+		for s.i+8 <= len(s.b) {
+			x := load8(s.b, s.i)
+			if m := stopBytes(x); m != 0 {
+				k := bits.TrailingZeros64(m) >> 3
+				high |= x & (1<<(8*k) - 1)
+				s.i += k
+				return s.b[s.i], high
+			}
+			high |= x
+			s.i += 8
+		}
+		if s.i >= len(s.b) {
+			return 0, high
+		}
+		c := s.b[s.i]
+		if special[c] {
+			return c, high
+		}
+		high |= uint64(c)
+		s.i++
+	}
+}
+
+// strBytes steps over a string without decoding it and returns its
+// contents between the quotes, and whether it has escapes.
+func (s *scanner) strBytes() (raw string, escaped, ok bool) {
 	if !s.expect('"') {
 		return "", false, false
 	}
 	start := s.i
-	escaped := false
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		if !special[c] {
-			s.i++
-			continue
-		}
+	for {
+		c, _ := s.scanRun()
 		switch {
+		case s.i >= len(s.b):
+			return "", false, s.fail("unterminated string")
 		case c == '"':
-			raw := s.b[start:s.i]
 			s.i++
-			return raw, escaped, true
+			return s.b[start : s.i-1], escaped, true
 		case c == '\\':
 			escaped = true
-			if s.i+1 >= len(s.b) {
-				return "", false, s.fail("unterminated escape")
+			if !s.unescape(nil) {
+				return "", false, false
 			}
-			switch s.b[s.i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				s.i += 2
-			case 'u':
-				if s.i+6 > len(s.b) {
-					return "", false, s.fail("short \\u escape")
-				}
-				for k := s.i + 2; k < s.i+6; k++ {
-					if unhex(s.b[k]) < 0 {
-						return "", false, s.fail("invalid \\u escape")
-					}
-				}
-				s.i += 6
-			default:
-				return "", false, s.fail("invalid escape \\%c", s.b[s.i+1])
-			}
-		case c < 0x20:
-			return "", false, s.fail("control character in string")
 		default:
-			s.i++
+			return "", false, s.fail("control character in string")
 		}
 	}
-	return "", false, s.fail("unterminated string")
 }
 
 // special marks the bytes a string scan must stop at: the quote, the
@@ -174,71 +233,100 @@ func unhex(c byte) int {
 	return -1
 }
 
-// unquote decodes a string's checked contents: escapes, and U+FFFD for
-// invalid UTF-8 and lone surrogates, as encoding/json does.
-func unquote(raw string) string {
-	out := make([]byte, 0, len(raw))
-	for i := 0; i < len(raw); {
-		c := raw[i]
-		if c != '\\' && c < utf8.RuneSelf {
-			j := i + 1
-			for j < len(raw) && raw[j] != '\\' && raw[j] < utf8.RuneSelf {
-				j++
-			}
-			out = append(out, raw[i:j]...)
-			i = j
-			continue
-		}
-		switch {
-		case c == '\\':
-			switch raw[i+1] {
-			case 'b':
-				out = append(out, '\b')
-			case 'f':
-				out = append(out, '\f')
-			case 'n':
-				out = append(out, '\n')
-			case 'r':
-				out = append(out, '\r')
-			case 't':
-				out = append(out, '\t')
-			case 'u':
-				r := rune(hex4(raw[i+2 : i+6]))
-				i += 6
-				if utf16.IsSurrogate(r) {
-					if i+6 <= len(raw) && raw[i] == '\\' && raw[i+1] == 'u' {
-						if r2 := utf16.DecodeRune(r, rune(hex4(raw[i+2:i+6]))); r2 != utf8.RuneError {
-							out = utf8.AppendRune(out, r2)
-							i += 6
-							continue
-						}
-					}
-					r = utf8.RuneError
-				}
-				out = utf8.AppendRune(out, r)
-				continue
-			default: // " \ /
-				out = append(out, raw[i+1])
-			}
-			i += 2
-		case c < utf8.RuneSelf:
-			out = append(out, c)
-			i++
-		default:
-			r, size := utf8.DecodeRuneInString(raw[i:])
-			if r == utf8.RuneError && size == 1 {
-				out = utf8.AppendRune(out, utf8.RuneError)
-			} else {
-				out = append(out, raw[i:i+size]...)
-			}
-			i += size
-		}
+// arenaChunk is the size of the blocks decoded strings are written to.
+const arenaChunk = 32 << 10
+
+// out returns the block decoded strings are written to, with room for
+// n bytes. Strings cut from it stay valid: a strings.Builder never
+// changes what it has handed out, and a string longer than the room
+// left just moves the block.
+func (s *scanner) out(n int) *strings.Builder {
+	if s.strs == nil || s.strs.Cap()-s.strs.Len() < n+256 {
+		s.strs = new(strings.Builder)
+		s.strs.Grow(max(n+256, arenaChunk))
 	}
-	return string(out)
+	return s.strs
 }
 
-func hex4(b string) int {
-	return unhex(b[0])<<12 | unhex(b[1])<<8 | unhex(b[2])<<4 | unhex(b[3])
+// writeRun writes a run of a string without escapes; invalid UTF-8
+// becomes U+FFFD, a byte at a time, as encoding/json decodes it.
+func writeRun(w *strings.Builder, run string, high uint64) {
+	if high&msb8 == 0 || utf8.ValidString(run) {
+		w.WriteString(run)
+		return
+	}
+	for _, r := range run { // an invalid byte ranges as U+FFFD
+		w.WriteRune(r)
+	}
+}
+
+// unescape checks the escape at s.i, writes what it stands for to w
+// unless w is nil, and steps over it. A lone surrogate becomes U+FFFD,
+// as encoding/json decodes it.
+func (s *scanner) unescape(w *strings.Builder) bool {
+	if s.i+1 >= len(s.b) {
+		return s.fail("unterminated escape")
+	}
+	c := s.b[s.i+1]
+	switch c {
+	case '"', '\\', '/':
+	case 'b':
+		c = '\b'
+	case 'f':
+		c = '\f'
+	case 'n':
+		c = '\n'
+	case 'r':
+		c = '\r'
+	case 't':
+		c = '\t'
+	case 'u':
+		if s.i+6 > len(s.b) {
+			return s.fail("short \\u escape")
+		}
+		r, ok := hex4(s.b[s.i+2 : s.i+6])
+		if !ok {
+			return s.fail("invalid \\u escape")
+		}
+		s.i += 6
+		if utf16.IsSurrogate(r) {
+			// A pair when the next escape completes it, else U+FFFD.
+			hi := r
+			r = utf8.RuneError
+			if s.i+6 <= len(s.b) && s.b[s.i] == '\\' && s.b[s.i+1] == 'u' {
+				if lo, ok := hex4(s.b[s.i+2 : s.i+6]); ok {
+					if d := utf16.DecodeRune(hi, lo); d != utf8.RuneError {
+						r = d
+						s.i += 6
+					}
+				}
+			}
+		}
+		if w != nil {
+			w.WriteRune(r)
+		}
+		return true
+	default:
+		return s.fail("invalid escape \\%c", c)
+	}
+	if w != nil {
+		w.WriteByte(c)
+	}
+	s.i += 2
+	return true
+}
+
+// hex4 reads the four hex digits of a \u escape.
+func hex4(h string) (rune, bool) {
+	r := rune(0)
+	for i := 0; i < len(h); i++ {
+		d := unhex(h[i])
+		if d < 0 {
+			return 0, false
+		}
+		r = r<<4 | rune(d)
+	}
+	return r, true
 }
 
 // number returns a number's text.
@@ -435,9 +523,32 @@ func (s *scanner) timestamp() (int64, bool) {
 	if escaped {
 		return 0, s.fail("escaped timestamp")
 	}
+	if n, ok := smallDecimal(raw); ok {
+		return n, true
+	}
 	n, err := strconv.ParseInt(raw, 10, 64)
 	if err != nil {
 		return 0, s.fail("timestamp %q is not Unix nanoseconds", raw)
 	}
 	return n, true
+}
+
+// smallDecimal reads up to 19 plain digits (Unix nanoseconds have 19)
+// that fit an int64.
+func smallDecimal(raw string) (int64, bool) {
+	if len(raw) == 0 || len(raw) > 19 {
+		return 0, false
+	}
+	n := uint64(0)
+	for i := 0; i < len(raw); i++ {
+		c := raw[i] - '0'
+		if c > 9 {
+			return 0, false
+		}
+		n = n*10 + uint64(c)
+	}
+	if n > math.MaxInt64 {
+		return 0, false
+	}
+	return int64(n), true
 }

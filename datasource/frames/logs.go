@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -39,124 +40,321 @@ const (
 var LevelLabels = []string{"detected_level", "level"}
 
 // LogsBuilder collects log rows for a log-lines frame. Rows keep the
-// order in which they are added. The per-row JSON and ids are written
-// into shared buffers and cut apart when the frame is built: a 1,000-row
-// frame costs a handful of allocations, not thousands.
+// order in which they are added.
+//
+// An answer repeats a stream's labels on each of its lines, beside the
+// line's own structured metadata and parsed labels. So the builder works
+// out once per stream and shape (the names of a line's own labels) the
+// labels JSON around the line's values and the label types, and a row
+// only writes its values in between; a row without labels of its own
+// shares its stream's JSON. Ids and labels go into shared buffers: a
+// 1,000-row frame costs a handful of allocations, not thousands.
 type LogsBuilder struct {
-	ts    []time.Time
-	body  []string
-	sev   []string
-	ids   map[[2]uint64]int          // rows per (timestamp, hash), for duplicates
-	types map[string]json.RawMessage // label types, shared by equal rows
+	*rows
+	// The rows of the run of rows at one timestamp start at runStart.
+	// While rows come in time order (either way) identical entries are
+	// neighbours in it; rows out of order switch to dups, a count per
+	// (timestamp, hash).
+	runStart int
+	order    int // +1 ascending, -1 descending, 0 not yet known
+	dups     map[[2]uint64]int
 
-	lbuf  []byte  // labels JSON of all rows
-	lends []int32 // where each row's labels end in lbuf
-	tj    []json.RawMessage
-	ibuf  []byte // ids of all rows
-	iends []int32
-	tbuf  []byte // scratch for a row's types
+	// lbuf is the chunk the labels JSON of rows is written into; a row
+	// keeps its slice of it, so a new chunk never copies old rows.
+	lbuf  []byte
+	types map[string]json.RawMessage // label types, shared by equal layouts
+	encs  map[uint64][]*streamEnc    // by stream hash
+	last  *streamEnc
+	tbuf  []byte // scratch for label types
+	hint  int    // rows expected
 
-	merged []typedLabel
 	// StreamLabelNames, when set, tells stream labels from structured
 	// metadata in answers that merge them (the tail): a label not in
 	// the set is typed as metadata.
 	StreamLabelNames func(name string) bool
 }
 
+// rows are the builder's slices of row values. data.NewField copies
+// them into the frame, so once a frame is built they go back to a pool
+// for the next one.
+type rows struct {
+	ts   []time.Time
+	body []string
+	sev  []string
+	lbls []json.RawMessage
+	tj   []json.RawMessage
+	// ibuf holds the ids of all rows, iends where each ends.
+	ibuf  []byte
+	iends []int32
+	// The timestamp and the id hash of each row, for counting identical
+	// entries.
+	tsn    []int64
+	hashes []uint64
+}
+
+var rowsPool = sync.Pool{New: func() any { return new(rows) }}
+
+// maxPooledRows bounds the slices kept for reuse.
+const maxPooledRows = 1 << 16
+
+// reserve empties the slices with room for n rows.
+func (r *rows) reserve(n int) {
+	r.ts = grow(r.ts, n)
+	r.body = grow(r.body, n)
+	r.sev = grow(r.sev, n)
+	r.lbls = grow(r.lbls, n)
+	r.tj = grow(r.tj, n)
+	r.ibuf = grow(r.ibuf, n*idSize)
+	r.iends = grow(r.iends, n)
+	r.tsn = grow(r.tsn, n)
+	r.hashes = grow(r.hashes, n)
+}
+
+// idSize is the usual length of a row id: 19 digits, '_', 16 hex digits.
+const idSize = 36
+
+func grow[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, 0, n)
+	}
+	return s[:0]
+}
+
+// release drops the values, which would keep answers alive, and pools
+// the slices.
+func (r *rows) release() {
+	if cap(r.ts) > maxPooledRows {
+		return
+	}
+	clear(r.body)
+	clear(r.sev)
+	clear(r.lbls)
+	clear(r.tj)
+	r.reserve(0)
+	rowsPool.Put(r)
+}
+
 // NewLogsBuilder returns a builder with room for n rows.
 func NewLogsBuilder(n int) *LogsBuilder {
+	r := rowsPool.Get().(*rows)
+	r.reserve(n)
 	return &LogsBuilder{
-		ts:    make([]time.Time, 0, n),
-		body:  make([]string, 0, n),
-		sev:   make([]string, 0, n),
-		ids:   make(map[[2]uint64]int, n),
+		rows:  r,
 		types: map[string]json.RawMessage{},
-		lbuf:  make([]byte, 0, n*160),
-		lends: make([]int32, 0, n),
-		tj:    make([]json.RawMessage, 0, n),
-		ibuf:  make([]byte, 0, n*38),
-		iends: make([]int32, 0, n),
+		encs:  map[uint64][]*streamEnc{},
+		hint:  n,
 	}
 }
 
 // Len is the number of rows.
 func (b *LogsBuilder) Len() int { return len(b.ts) }
 
-type typedLabel struct {
-	name, value, typ string
+// streamEnc is what the rows of one stream share.
+type streamEnc struct {
+	labels client.Labels
+	hash   uint64
+	// digest has hashed the stream hash, the start of every row id hash.
+	digest xxhash.Digest
+	// layouts are the shapes seen recently, lastUsed the latest.
+	layouts  []*layout
+	lastUsed int
+	next     int // the layout to replace when full
 }
 
-// merge joins the three sorted label sets by name; on a clash the later
-// category wins, as a pipeline label shadows a stream label in Grafana's
-// view.
-func (b *LogsBuilder) merge(stream, md, parsed client.Labels) {
-	b.merged = b.merged[:0]
+// maxLayouts bounds the shapes kept per stream: lines whose label names
+// keep changing (a json parser over varied lines) build their own.
+const maxLayouts = 8
+
+// layout is the labels JSON and types of a stream's rows whose own
+// labels have given names. segs are the JSON between the row's values,
+// one more than there are slots.
+type layout struct {
+	md, parsed []string // names of the row's own labels
+	segs       [][]byte
+	slots      []slot
+	whole      json.RawMessage // the labels JSON when there is no slot
+	size       int             // bytes of segs
+	types      json.RawMessage
+	// sev says where each of LevelLabels comes from.
+	sev []source
+}
+
+// slot is a value of the row's own labels: Parsed[idx] or Metadata[idx].
+type slot struct {
+	parsed bool
+	idx    int
+}
+
+// source is where a label's value comes from: a slot, or the value of
+// a stream label (slot -1); an absent label has slot -1 and value "".
+type source struct {
+	slot  int
+	value string
+}
+
+func (sl slot) value(e *client.Entry) string {
+	if sl.parsed {
+		return e.Parsed[sl.idx].Value
+	}
+	return e.Metadata[sl.idx].Value
+}
+
+func (l *layout) matches(md, parsed client.Labels) bool {
+	if len(md) != len(l.md) || len(parsed) != len(l.parsed) {
+		return false
+	}
+	for i := range md {
+		if md[i].Name != l.md[i] {
+			return false
+		}
+	}
+	for i := range parsed {
+		if parsed[i].Name != l.parsed[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// enc returns what rows of the stream share, made on first use.
+func (b *LogsBuilder) enc(stream client.Labels, streamHash uint64) *streamEnc {
+	if c := b.last; c != nil && c.hash == streamHash && sameLabels(c.labels, stream) {
+		return c
+	}
+	for _, c := range b.encs[streamHash] {
+		if sameLabels(c.labels, stream) {
+			b.last = c
+			return c
+		}
+	}
+	c := &streamEnc{labels: stream, hash: streamHash}
+	var sh [8]byte
+	for i := range sh {
+		sh[i] = byte(streamHash >> (8 * i))
+	}
+	c.digest.Reset()
+	_, _ = c.digest.Write(sh[:])
+	b.encs[streamHash] = append(b.encs[streamHash], c)
+	b.last = c
+	return c
+}
+
+func sameLabels(a, b client.Labels) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	if len(a) == 0 || &a[0] == &b[0] {
+		return true
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// layoutFor returns the layout of a row of the stream.
+func (b *LogsBuilder) layoutFor(c *streamEnc, md, parsed client.Labels) *layout {
+	if c.lastUsed < len(c.layouts) && c.layouts[c.lastUsed].matches(md, parsed) {
+		return c.layouts[c.lastUsed]
+	}
+	for i, l := range c.layouts {
+		if l.matches(md, parsed) {
+			c.lastUsed = i
+			return l
+		}
+	}
+	l := b.newLayout(c.labels, md, parsed)
+	if len(c.layouts) < maxLayouts {
+		c.layouts = append(c.layouts, l)
+		c.lastUsed = len(c.layouts) - 1
+	} else {
+		c.layouts[c.next] = l
+		c.lastUsed = c.next
+		c.next = (c.next + 1) % maxLayouts
+	}
+	return l
+}
+
+// newLayout joins the three label sets by name as rows show them; on a
+// clash the later category wins, as a pipeline label shadows a stream
+// label in Grafana's view. The sets must be sorted by name.
+func (b *LogsBuilder) newLayout(stream, md, parsed client.Labels) *layout {
+	l := &layout{md: make([]string, len(md)), parsed: make([]string, len(parsed)), sev: make([]source, len(LevelLabels))}
+	for i := range md {
+		l.md[i] = md[i].Name
+	}
+	for i := range parsed {
+		l.parsed[i] = parsed[i].Name
+	}
+	for i := range l.sev {
+		l.sev[i].slot = -1
+	}
+	found := make([]bool, len(LevelLabels))
+	seg := []byte{'{'}
+	tj := append(b.tbuf[:0], '{')
 	i, j, k := 0, 0, 0
-	for i < len(stream) || j < len(md) || k < len(parsed) {
+	for n := 0; i < len(stream) || j < len(md) || k < len(parsed); n++ {
 		name := ""
 		first := true
-		for _, n := range [3]struct {
+		for _, h := range [3]struct {
 			ls client.Labels
 			at int
 		}{{stream, i}, {md, j}, {parsed, k}} {
-			if n.at < len(n.ls) && (first || n.ls[n.at].Name < name) {
-				name, first = n.ls[n.at].Name, false
+			if h.at < len(h.ls) && (first || h.ls[h.at].Name < name) {
+				name, first = h.ls[h.at].Name, false
 			}
 		}
-		l := typedLabel{name: name}
+		src := source{slot: -1}
+		var at slot
+		typ := ""
 		if i < len(stream) && stream[i].Name == name {
-			l.value, l.typ = stream[i].Value, TypeIndexed
+			src.value, typ = stream[i].Value, TypeIndexed
 			if b.StreamLabelNames != nil && !b.StreamLabelNames(name) {
-				l.typ = TypeMetadata
+				typ = TypeMetadata
 			}
 			i++
 		}
 		if j < len(md) && md[j].Name == name {
-			l.value, l.typ = md[j].Value, TypeMetadata
+			at, src.slot, typ = slot{idx: j}, 0, TypeMetadata
 			j++
 		}
 		if k < len(parsed) && parsed[k].Name == name {
-			l.value, l.typ = parsed[k].Value, TypeParsed
+			at, src.slot, typ = slot{parsed: true, idx: k}, 0, TypeParsed
 			k++
 		}
-		b.merged = append(b.merged, l)
-	}
-}
-
-// Add appends one entry of a stream. The label sets must be sorted by
-// name, as the client decodes them.
-func (b *LogsBuilder) Add(stream client.Labels, streamHash uint64, e client.Entry) {
-	b.merge(stream, e.Metadata, e.Parsed)
-
-	sev := ""
-	for _, name := range LevelLabels {
-		for _, l := range b.merged {
-			if l.name == name {
-				sev = l.value
-				break
-			}
-		}
-		if sev != "" {
-			break
-		}
-	}
-
-	b.lbuf = append(b.lbuf, '{')
-	tj := append(b.tbuf[:0], '{')
-	for i, l := range b.merged {
-		if i > 0 {
-			b.lbuf = append(b.lbuf, ',')
+		if n > 0 {
+			seg = append(seg, ',')
 			tj = append(tj, ',')
 		}
-		b.lbuf = appendJSONString(b.lbuf, l.name)
-		b.lbuf = append(b.lbuf, ':')
-		b.lbuf = appendJSONString(b.lbuf, l.value)
-		tj = appendJSONString(tj, l.name)
+		seg = appendJSONString(seg, name)
+		seg = append(seg, ':')
+		if src.slot < 0 {
+			seg = appendJSONString(seg, src.value)
+		} else {
+			l.segs = append(l.segs, seg)
+			l.size += len(seg)
+			src.slot = len(l.slots)
+			l.slots = append(l.slots, at)
+			seg = nil
+		}
+		tj = appendJSONString(tj, name)
 		tj = append(tj, ':', '"')
-		tj = append(tj, l.typ...)
+		tj = append(tj, typ...)
 		tj = append(tj, '"')
+		for x, lv := range LevelLabels {
+			if !found[x] && name == lv {
+				l.sev[x], found[x] = src, true
+			}
+		}
 	}
-	b.lbuf = append(b.lbuf, '}')
+	seg = append(seg, '}')
+	l.segs = append(l.segs, seg)
+	l.size += len(seg)
+	if len(l.slots) == 0 {
+		l.whole = json.RawMessage(seg[:len(seg):len(seg)])
+	}
 	tj = append(tj, '}')
 	b.tbuf = tj
 	types, ok := b.types[string(tj)]
@@ -166,40 +364,119 @@ func (b *LogsBuilder) Add(stream client.Labels, streamHash uint64, e client.Entr
 			b.types[string(tj)] = types
 		}
 	}
+	l.types = types
+	return l
+}
 
+// Add appends one entry of a stream. The label sets must be sorted by
+// name, as the client decodes them.
+func (b *LogsBuilder) Add(stream client.Labels, streamHash uint64, e client.Entry) {
+	b.add(b.enc(stream, streamHash), &e)
+}
+
+func (b *LogsBuilder) add(c *streamEnc, e *client.Entry) {
+	l := b.layoutFor(c, e.Metadata, e.Parsed)
+	lbls := l.whole
+	if len(l.slots) > 0 {
+		if cap(b.lbuf)-len(b.lbuf) < l.size+64 {
+			// Room for the rows still expected, shaped as this one
+			// with short values, in blocks of at most 64 KiB.
+			n := max(b.hint-len(b.ts), 16) * (l.size + 8*len(l.slots))
+			b.lbuf = make([]byte, 0, min(n, 64<<10))
+		}
+		start := len(b.lbuf)
+		for x, sl := range l.slots {
+			b.lbuf = append(b.lbuf, l.segs[x]...)
+			b.lbuf = appendJSONString(b.lbuf, sl.value(e))
+		}
+		b.lbuf = append(b.lbuf, l.segs[len(l.slots)]...)
+		lbls = b.lbuf[start:len(b.lbuf):len(b.lbuf)]
+	}
+	sev := ""
+	for _, src := range l.sev {
+		v := src.value
+		if src.slot >= 0 {
+			v = l.slots[src.slot].value(e)
+		}
+		if v != "" {
+			sev = v
+			break
+		}
+	}
 	b.ts = append(b.ts, time.Unix(0, e.Timestamp).UTC())
 	b.body = append(b.body, e.Line)
 	b.sev = append(b.sev, sev)
-	b.appendID(streamHash, e)
-	b.lends = append(b.lends, int32(len(b.lbuf)))
-	b.tj = append(b.tj, types)
+	b.lbls = append(b.lbls, lbls)
+	b.tj = append(b.tj, l.types)
+	b.appendID(c, e)
 }
 
 // appendID writes the row's id, stable across queries: the timestamp, a
 // hash of the stream and the line, and a counter for identical entries.
-func (b *LogsBuilder) appendID(streamHash uint64, e client.Entry) {
-	var d xxhash.Digest
-	d.Reset()
-	var sh [8]byte
-	for i := range sh {
-		sh[i] = byte(streamHash >> (8 * i))
-	}
-	_, _ = d.Write(sh[:])
+func (b *LogsBuilder) appendID(c *streamEnc, e *client.Entry) {
+	d := c.digest
 	_, _ = d.WriteString(e.Line)
+	h := d.Sum64()
 	b.ibuf = strconv.AppendInt(b.ibuf, e.Timestamp, 10)
 	b.ibuf = append(b.ibuf, '_')
-	h := d.Sum64()
 	for i := 15; i >= 0; i-- {
 		b.ibuf = append(b.ibuf, hexDigits[(h>>(4*uint(i)))&0xf])
 	}
-	key := [2]uint64{uint64(e.Timestamp), h}
-	n := b.ids[key]
-	b.ids[key] = n + 1
-	if n > 0 {
+	if n := b.countSame(e.Timestamp, h); n > 0 {
 		b.ibuf = append(b.ibuf, '_')
 		b.ibuf = strconv.AppendInt(b.ibuf, int64(n), 10)
 	}
 	b.iends = append(b.iends, int32(len(b.ibuf)))
+}
+
+// maxRun is the longest run of rows at one timestamp searched for
+// identical entries; a longer one switches to counting in a map.
+const maxRun = 64
+
+// countSame records a row and returns how many rows before it have its
+// timestamp and hash.
+func (b *LogsBuilder) countSame(ts int64, h uint64) int {
+	i := len(b.tsn)
+	n := 0
+	if b.dups == nil && i > 0 && ts != b.tsn[i-1] {
+		order := 1
+		if ts < b.tsn[i-1] {
+			order = -1
+		}
+		if b.order == 0 {
+			b.order = order
+		}
+		if order == b.order {
+			b.runStart = i
+		} else {
+			b.countAll()
+		}
+	}
+	if b.dups == nil && i-b.runStart > maxRun {
+		b.countAll()
+	}
+	if b.dups == nil {
+		for _, x := range b.hashes[b.runStart:i] {
+			if x == h {
+				n++
+			}
+		}
+	} else {
+		key := [2]uint64{uint64(ts), h}
+		n = b.dups[key]
+		b.dups[key] = n + 1
+	}
+	b.tsn = append(b.tsn, ts)
+	b.hashes = append(b.hashes, h)
+	return n
+}
+
+// countAll switches to counting every (timestamp, hash) in a map.
+func (b *LogsBuilder) countAll() {
+	b.dups = make(map[[2]uint64]int, max(b.hint, len(b.tsn)))
+	for i, ts := range b.tsn {
+		b.dups[[2]uint64{uint64(ts), b.hashes[i]}]++
+	}
 }
 
 // StreamHash identifies a stream for row ids.
@@ -218,26 +495,26 @@ func StreamHash(ls client.Labels) uint64 {
 // Frame returns the rows as a log-lines frame; the builder must not be
 // used afterwards.
 func (b *LogsBuilder) Frame(refID string, meta *data.FrameMeta) *data.Frame {
-	n := len(b.ts)
-	lbls := make([]json.RawMessage, n)
-	ids := make([]string, n)
+	ids := make([]string, len(b.iends))
 	idText := string(b.ibuf)
-	lstart, istart := int32(0), int32(0)
-	for i := 0; i < n; i++ {
-		lbls[i] = b.lbuf[lstart:b.lends[i]:b.lends[i]]
-		ids[i] = idText[istart:b.iends[i]]
-		lstart, istart = b.lends[i], b.iends[i]
+	start := int32(0)
+	for i, end := range b.iends {
+		ids[i] = idText[start:end]
+		start = end
 	}
+	// NewField copies the values: the builder's slices are free again.
 	f := data.NewFrame("",
 		data.NewField(FieldTimestamp, nil, b.ts),
 		data.NewField(FieldBody, nil, b.body),
 		data.NewField(FieldSeverity, nil, b.sev),
 		data.NewField(FieldID, nil, ids),
-		data.NewField(FieldLabels, nil, lbls),
+		data.NewField(FieldLabels, nil, b.lbls),
 		data.NewField(FieldLabelTypes, nil, b.tj),
 	)
 	f.RefID = refID
 	f.Meta = meta
+	b.rows.release()
+	b.rows = nil
 	return f
 }
 
@@ -268,46 +545,88 @@ type LogsOptions struct {
 // Logs turns a streams result into one log-lines frame, every stream's
 // entries merged in time order.
 func Logs(res *client.Result, o LogsOptions) *data.Frame {
-	type ref struct {
-		s, e int
-		ts   int64
-	}
 	n := 0
 	for _, s := range res.Streams {
 		n += len(s.Entries)
 	}
-	refs := make([]ref, 0, n)
-	for i, s := range res.Streams {
-		for j, e := range s.Entries {
-			refs = append(refs, ref{i, j, e.Timestamp})
-		}
-	}
-	slices.SortStableFunc(refs, func(x, y ref) int {
-		if o.Forward {
-			return cmpInt64(x.ts, y.ts)
-		}
-		return cmpInt64(y.ts, x.ts)
-	})
-	hashes := make([]uint64, len(res.Streams))
-	for i, s := range res.Streams {
-		hashes[i] = StreamHash(s.Labels)
-	}
 	b := NewLogsBuilder(n)
-	for _, r := range refs {
-		s := &res.Streams[r.s]
-		b.Add(s.Labels, hashes[r.s], s.Entries[r.e])
+	encs := make([]*streamEnc, len(res.Streams))
+	for i, s := range res.Streams {
+		encs[i] = b.enc(s.Labels, StreamHash(s.Labels))
 	}
+	inTimeOrder(res.Streams, o.Forward, func(s, e int) {
+		b.add(encs[s], &res.Streams[s].Entries[e])
+	})
 	return b.Frame(o.RefID, LogsMeta(o.Executed, &res.Stats))
 }
 
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
+// maxMergeStreams is the most streams merged head by head; more are
+// sorted.
+const maxMergeStreams = 16
+
+// inTimeOrder calls fn with every entry, newest first or, forward,
+// oldest first; entries at one time in the order of the streams and
+// of their entries (a stable sort).
+func inTimeOrder(streams []client.Stream, forward bool, fn func(s, e int)) {
+	before := func(a, b int64) bool { return a > b }
+	if forward {
+		before = func(a, b int64) bool { return a < b }
 	}
-	return 0
+	// The server sends each stream's entries in the query's direction:
+	// then merging the streams' heads is all the sorting there is.
+	sorted := len(streams) <= maxMergeStreams
+	for _, s := range streams {
+		for j := 1; sorted && j < len(s.Entries); j++ {
+			sorted = !before(s.Entries[j].Timestamp, s.Entries[j-1].Timestamp)
+		}
+	}
+	if sorted {
+		pos := make([]int, len(streams))
+		for {
+			best := -1
+			var bestTS int64
+			for i := range streams {
+				if p := pos[i]; p < len(streams[i].Entries) {
+					if ts := streams[i].Entries[p].Timestamp; best < 0 || before(ts, bestTS) {
+						best, bestTS = i, ts
+					}
+				}
+			}
+			if best < 0 {
+				return
+			}
+			fn(best, pos[best])
+			pos[best]++
+		}
+	}
+	type ref struct {
+		ts   int64
+		s, e int
+	}
+	n := 0
+	for _, s := range streams {
+		n += len(s.Entries)
+	}
+	refs := make([]ref, 0, n)
+	for i, s := range streams {
+		for j, e := range s.Entries {
+			refs = append(refs, ref{e.Timestamp, i, j})
+		}
+	}
+	slices.SortFunc(refs, func(x, y ref) int {
+		switch {
+		case before(x.ts, y.ts):
+			return -1
+		case before(y.ts, x.ts):
+			return 1
+		case x.s != y.s:
+			return x.s - y.s
+		}
+		return x.e - y.e
+	})
+	for _, r := range refs {
+		fn(r.s, r.e)
+	}
 }
 
 const hexDigits = "0123456789abcdef"

@@ -54,8 +54,7 @@ func (in *Instance) pageLogs(ctx context.Context, q client.RangeQuery, limit int
 				if first || forward && e.Timestamp > edge || !forward && e.Timestamp < edge {
 					edge, first = e.Timestamp, false
 				}
-				k := entryKey{h, e.Timestamp, xxhash.Sum64String(e.Line)}
-				if e.Timestamp == boundary && seen[k] {
+				if e.Timestamp == boundary && len(seen) > 0 && seen[entryKey{h, e.Timestamp, xxhash.Sum64String(e.Line)}] {
 					continue
 				}
 				kept = append(kept, e)
