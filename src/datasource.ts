@@ -54,6 +54,7 @@ import {
 } from './logql/modify';
 import { scan } from './logql/scanner';
 import { fromVariableModel, parseVariableQuery, VariableQuery } from './logql/variables';
+import { IMPORTS_BUFFER_ROWS, importsFrom, ImportsStreamRequest, withLatestRuns } from './imports';
 import { withSearchProgress } from './progress';
 import { CostEstimate, DEFAULT_MAX_LINES, LogsiftOptions, LogsiftQuery, LogsiftVariableQuery } from './types';
 import { LogsiftVariableSupport } from './variableSupport';
@@ -112,15 +113,20 @@ export class LogsiftDatasource
   }
 
   filterQuery(query: LogsiftQuery): boolean {
-    return !query.hide && Boolean(query.expr?.trim());
+    // An import progress query has no expression.
+    return !query.hide && (query.queryType === 'imports' || Boolean(query.expr?.trim()));
   }
 
   getQueryDisplayText(query: LogsiftQuery): string {
+    if (query.queryType === 'imports') {
+      return query.workspace ? `Import progress: ${query.workspace}` : 'Import progress: all workspaces';
+    }
     return query.expr;
   }
 
   targetContainsTemplate(query: LogsiftQuery): boolean {
-    return getTemplateSrv().containsTemplate(query.expr);
+    const srv = getTemplateSrv();
+    return srv.containsTemplate(query.expr) || Boolean(query.workspace && srv.containsTemplate(query.workspace));
   }
 
   /** Template variables and ad-hoc filters; the server resolves $__auto and the interval variables itself. */
@@ -147,11 +153,12 @@ export class LogsiftDatasource
 
   query(request: DataQueryRequest<LogsiftQuery>): Observable<DataQueryResponse> {
     const targets = request.targets.filter((t) => this.filterQuery(t));
+    const imports = targets.filter((t) => t.queryType === 'imports');
     // Only log queries stream; a metric query asked to stream runs as a range query.
     const streamed = targets.filter(
-      (t) => (request.liveStreaming || t.queryType === 'stream') && !isMetricQuery(t.expr)
+      (t) => t.queryType !== 'imports' && (request.liveStreaming || t.queryType === 'stream') && !isMetricQuery(t.expr)
     );
-    const queried = targets.filter((t) => !streamed.includes(t));
+    const queried = targets.filter((t) => !streamed.includes(t) && !imports.includes(t));
 
     const parts: Array<Observable<DataQueryResponse>> = [];
     if (queried.length > 0) {
@@ -159,6 +166,9 @@ export class LogsiftDatasource
     }
     for (const target of streamed) {
       parts.push(this.stream(request, target).pipe(map((r) => this.processResponse(r))));
+    }
+    for (const target of imports) {
+      parts.push(this.importProgress(request, target));
     }
     if (parts.length === 0) {
       return of({ data: [] });
@@ -209,6 +219,35 @@ export class LogsiftDatasource
       map(withSearchProgress),
       takeWhile((r) => r.state !== LoadingState.Done, true)
     );
+  }
+
+  /**
+   * The progress of workspace import runs through the backend's imports channel: the runs' state when
+   * it subscribes, then every update, one row per run. Panels with the same workspace and start share
+   * the channel; the backend gives each new subscriber the runs' state.
+   */
+  private importProgress(request: DataQueryRequest<LogsiftQuery>, target: LogsiftQuery): Observable<DataQueryResponse> {
+    const workspace = target.workspace ? getTemplateSrv().replace(target.workspace, request.scopedVars) : undefined;
+    const data: ImportsStreamRequest = {
+      refId: target.refId,
+      from: importsFrom(request.range.from.valueOf()),
+    };
+    if (workspace) {
+      data.workspace = workspace;
+    }
+    const live = getGrafanaLiveSrv().getDataStream({
+      addr: {
+        scope: LiveChannelScope.DataSource,
+        stream: this.uid,
+        // eslint-disable-next-line @typescript-eslint/no-deprecated
+        namespace: this.uid,
+        path: `imports/${hashOf(JSON.stringify(data))}`,
+        data,
+      },
+      key: `${request.requestId}.${target.refId}`,
+      buffer: { maxLength: IMPORTS_BUFFER_ROWS, action: StreamingFrameAction.Append },
+    });
+    return live.pipe(map(withLatestRuns));
   }
 
   /** Adds the derived fields' links to logs frames. */

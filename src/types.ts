@@ -1,8 +1,11 @@
 import { DataSourceJsonData } from '@grafana/data';
 import { DataQuery } from '@grafana/schema';
 
-/** range: a LogQL range query; instant: a metric query at one time; stream: results pushed through Grafana Live. */
-export type LogsiftQueryType = 'range' | 'instant' | 'stream';
+/**
+ * range: a LogQL range query; instant: a metric query at one time; stream: results pushed through Grafana Live;
+ * imports: the progress of workspace import runs, live (no expression; the workspace is optional).
+ */
+export type LogsiftQueryType = 'range' | 'instant' | 'stream' | 'imports';
 
 export type LogsiftDirection = 'backward' | 'forward';
 
@@ -10,6 +13,8 @@ export type LogsiftDirection = 'backward' | 'forward';
 export type SupportingQueryType = 'logsVolume' | 'logsSample' | 'dataSample';
 
 export type EditorMode = 'builder' | 'code';
+
+export type LogsiftFormat = 'time_series' | 'table';
 
 /** The query model; the Go backend decodes the same JSON. */
 export interface LogsiftQuery extends DataQuery {
@@ -22,6 +27,8 @@ export interface LogsiftQuery extends DataQuery {
   step?: string;
   resolution?: number;
   supportingQueryType?: SupportingQueryType;
+  /** A metric query's answer: a frame per series (default) or one table with a column per label. */
+  format?: LogsiftFormat;
   /** Remembered by the editor only; the backend ignores it. */
   editorMode?: EditorMode;
 }

@@ -98,6 +98,8 @@ func (in *Instance) query(ctx context.Context, q backend.DataQuery, alert bool) 
 func (in *Instance) Run(ctx context.Context, r querymodel.Request) (data.Frames, error) {
 	executed := "Expr: " + r.Expr
 	switch {
+	case r.Type == querymodel.TypeImports:
+		return in.importsData(ctx, r)
 	case r.Type == querymodel.TypeStream:
 		f := frames.NewLogsBuilder(0).Frame(r.RefID, frames.LogsMeta(executed, nil))
 		f.Meta.Channel = in.TailChannel(r)
@@ -112,8 +114,11 @@ func (in *Instance) Run(ctx context.Context, r querymodel.Request) (data.Frames,
 			return nil, err
 		}
 		o := frames.SeriesOptions{RefID: r.RefID, Executed: executed, LegendFormat: r.LegendFormat, Volume: r.Supporting == querymodel.SupportLogsVolume}
-		if res.Type == client.ResultScalar {
+		switch {
+		case res.Type == client.ResultScalar:
 			return frames.Scalar(res.Scalar, &res.Stats, o), nil
+		case r.Table:
+			return frames.Table(res.Series, &res.Stats, o), nil
 		}
 		return frames.Vector(res.Series, &res.Stats, o), nil
 	case r.Metric:
@@ -123,10 +128,12 @@ func (in *Instance) Run(ctx context.Context, r querymodel.Request) (data.Frames,
 		}
 		executed += "\nStep: " + logql.FormatDuration(r.Step)
 		o := frames.SeriesOptions{RefID: r.RefID, Executed: executed, LegendFormat: r.LegendFormat, Step: r.Step, Volume: r.Supporting == querymodel.SupportLogsVolume}
-		switch res.Type {
-		case client.ResultScalar:
+		switch {
+		case res.Type == client.ResultScalar:
 			return frames.Scalar(res.Scalar, &res.Stats, o), nil
-		case client.ResultVector:
+		case r.Table:
+			return frames.Table(res.Series, &res.Stats, o), nil
+		case res.Type == client.ResultVector:
 			return frames.Vector(res.Series, &res.Stats, o), nil
 		}
 		return frames.Matrix(res.Series, &res.Stats, o), nil

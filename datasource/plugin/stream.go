@@ -74,8 +74,11 @@ func (in *Instance) streamRequest(path string, raw json.RawMessage) (string, que
 }
 
 // SubscribeStream admits subscriptions to tail and search channels whose
-// data is a valid log query.
-func (in *Instance) SubscribeStream(_ context.Context, req *backend.SubscribeStreamRequest) (*backend.SubscribeStreamResponse, error) {
+// data is a valid log query, and to imports channels (imports.go).
+func (in *Instance) SubscribeStream(ctx context.Context, req *backend.SubscribeStreamRequest) (*backend.SubscribeStreamResponse, error) {
+	if isImportsChannel(req.Path) {
+		return in.subscribeImports(ctx, req)
+	}
 	if _, _, err := in.streamRequest(req.Path, req.Data); err != nil {
 		in.log.Warn("refused stream subscription", "path", req.Path, "error", err)
 		return &backend.SubscribeStreamResponse{Status: backend.SubscribeStreamStatusNotFound}, nil
@@ -89,8 +92,11 @@ func (in *Instance) PublishStream(context.Context, *backend.PublishStreamRequest
 }
 
 // RunStream runs a channel while Grafana has subscribers: a live tail
-// until they leave, a search until it is complete.
+// or import progress until they leave, a search until it is complete.
 func (in *Instance) RunStream(ctx context.Context, req *backend.RunStreamRequest, sender *backend.StreamSender) error {
+	if isImportsChannel(req.Path) {
+		return in.runImports(ctx, req, sender)
+	}
 	kind, r, err := in.streamRequest(req.Path, req.Data)
 	if err != nil {
 		return err

@@ -34,13 +34,28 @@ type Model struct {
 	// times Resolution.
 	Resolution          int    `json:"resolution"`
 	SupportingQueryType string `json:"supportingQueryType"`
+	// Format of a metric query's answer: FormatTimeSeries (the default)
+	// or FormatTable.
+	Format string `json:"format"`
 }
+
+// Formats of a metric query's answer.
+const (
+	// FormatTimeSeries answers a frame per series.
+	FormatTimeSeries = "time_series"
+	// FormatTable answers one table: a column per label and "Value #<refId>".
+	FormatTable = "table"
+)
 
 // Query types of the model.
 const (
 	TypeRange   = "range"
 	TypeInstant = "instant"
 	TypeStream  = "stream"
+	// TypeImports is the progress of workspace import runs: no
+	// expression, an optional workspace (docs/grafana.md, "Import
+	// progress").
+	TypeImports = "imports"
 )
 
 // Supporting query types: Grafana's supplementary queries.
@@ -92,6 +107,8 @@ type Request struct {
 	LegendFormat string
 	Supporting   string
 	Workspace    string
+	// Table asks for a metric answer as one table (Model.Format "table").
+	Table bool
 }
 
 // ErrEmptyQuery is a query without an expression: Grafana sends those for
@@ -135,6 +152,26 @@ func Build(in Input) (Request, error) {
 // BuildModel is Build for a model already read.
 func BuildModel(m Model, in Input) (Request, error) {
 	r := Request{RefID: m.RefID, Start: in.From, End: in.To, LegendFormat: m.LegendFormat, Supporting: m.SupportingQueryType, Workspace: m.Workspace}
+	switch m.Format {
+	case "", FormatTimeSeries:
+	case FormatTable:
+		r.Table = true
+	default:
+		return r, fmt.Errorf("unknown format %q: use %q or %q", m.Format, FormatTimeSeries, FormatTable)
+	}
+	if m.QueryType == TypeImports {
+		// The runs of a workspace, not a LogQL query: the expression is
+		// not read.
+		r.Type = TypeImports
+		r.Workspace = strings.TrimSpace(m.Workspace)
+		if in.To.Before(in.From) {
+			return r, fmt.Errorf("the time range ends (%s) before it starts (%s)", in.To.Format(time.RFC3339), in.From.Format(time.RFC3339))
+		}
+		if r.Workspace != "" && !validWorkspace(r.Workspace) {
+			return r, fmt.Errorf("workspace %q is not a valid workspace name", r.Workspace)
+		}
+		return r, nil
+	}
 	if strings.TrimSpace(m.Expr) == "" {
 		return r, ErrEmptyQuery
 	}
@@ -144,7 +181,7 @@ func BuildModel(m Model, in Input) (Request, error) {
 	switch m.QueryType {
 	case "", TypeRange, TypeInstant, TypeStream:
 	default:
-		return r, fmt.Errorf("unknown queryType %q: use range, instant or stream", m.QueryType)
+		return r, fmt.Errorf("unknown queryType %q: use range, instant, stream or imports", m.QueryType)
 	}
 	switch m.SupportingQueryType {
 	case "", SupportLogsVolume, SupportLogsSample, SupportDataSample:

@@ -86,6 +86,18 @@ func TestBuildTypes(t *testing.T) {
 	}
 }
 
+func TestBuildFormat(t *testing.T) {
+	for js, table := range map[string]bool{
+		`{"expr":"count_over_time({a=\"b\"}[1m])"}`:                        false,
+		`{"expr":"count_over_time({a=\"b\"}[1m])","format":"time_series"}`: false,
+		`{"expr":"count_over_time({a=\"b\"}[1m])","format":"table"}`:       true,
+	} {
+		if r := build(t, js, nil); r.Table != table {
+			t.Errorf("%s: table %v, want %v", js, r.Table, table)
+		}
+	}
+}
+
 func TestBuildAlert(t *testing.T) {
 	// An alert rule's query: no frontend touched it, Grafana passes its
 	// own interval, and an empty query type means instant.
@@ -148,6 +160,7 @@ func TestBuildErrors(t *testing.T) {
 		`{"expr":"{a=\"b\"}","maxLines":-1}`, `{"expr":"{a=\"b\"}","maxLines":100000000}`,
 		`{"expr":"{a=\"b\"}","resolution":1000}`, `{"expr":"{a=\"b\"}","supportingQueryType":"x"}`,
 		`{"expr":"rate({a=\"b\"}[1m])","queryType":"stream"}`, `{"expr":"{a=\"b\"}","step":"soon"}`,
+		`{"expr":"count_over_time({a=\"b\"}[1m])","format":"heatmap"}`,
 	} {
 		if _, err := Build(Input{JSON: []byte(js), From: t0, To: t1}); err == nil {
 			t.Errorf("%s: no error", js)
@@ -214,5 +227,25 @@ func TestUnresolvedVariable(t *testing.T) {
 	// Built-in variables are resolved, so nothing is left.
 	if _, err := Build(Input{JSON: []byte(`{"expr":"sum(count_over_time({job=\"a\"}[${__range}])) > $__interval_ms"}`), From: t0, To: t1, FromAlert: true}); err != nil {
 		t.Errorf("built-in variables: %v", err)
+	}
+}
+
+func TestBuildImports(t *testing.T) {
+	r := build(t, `{"refId":"P","queryType":"imports","workspace":" case-1 ","expr":"ignored {"}`, nil)
+	if r.Type != TypeImports || r.Workspace != "case-1" || r.RefID != "P" || !r.Start.Equal(t0) || !r.End.Equal(t1) || r.Expr != "" {
+		t.Errorf("imports request %+v", r)
+	}
+	if r := build(t, `{"queryType":"imports"}`, func(in *Input) { in.FromAlert = true }); r.Type != TypeImports || r.Workspace != "" {
+		t.Errorf("imports without a workspace, from an alert rule: %+v", r)
+	}
+	for js, msg := range map[string]string{
+		`{"queryType":"imports","workspace":"a\u0007b"}`: "not a valid workspace name",
+	} {
+		if _, err := Build(Input{JSON: []byte(js), From: t0, To: t1}); err == nil || !strings.Contains(err.Error(), msg) {
+			t.Errorf("%s: %v, want %q", js, err, msg)
+		}
+	}
+	if _, err := Build(Input{JSON: []byte(`{"queryType":"imports"}`), From: t1, To: t0}); err == nil || !strings.Contains(err.Error(), "before it starts") {
+		t.Errorf("reversed range: %v", err)
 	}
 }

@@ -51,6 +51,10 @@ type Query struct {
 	LegendFormat string                `json:"legendFormat,omitempty"`
 	Step         string                `json:"step,omitempty"`
 	Hide         bool                  `json:"hide,omitempty"`
+	// Format "table" answers one table frame: a column per label and
+	// "Value #<refId>", which the merge and organize transformations of
+	// table panels expect.
+	Format string `json:"format,omitempty"`
 }
 
 var _ variants.Dataquery = Query{}
@@ -97,6 +101,19 @@ func series(refID, expr, legend string) Query {
 // instant is a metric query with one value per series (tables, bars).
 func instant(refID, expr, legend string) Query {
 	return Query{RefID: refID, Expr: expr, QueryType: "instant", LegendFormat: legend}
+}
+
+// instantTable is an instant query answered as a table (format "table"):
+// one row per series, a column per label, the value in "Value #<refId>".
+func instantTable(refID, expr string) Query {
+	return Query{RefID: refID, Expr: expr, QueryType: "instant", Format: "table"}
+}
+
+// plainThresholds colours a value by the theme's text colour, not by the
+// default thresholds (red from 80), for a count that is neither good nor
+// bad.
+func plainThresholds() *dashboard.ThresholdsConfigBuilder {
+	return dashboard.NewThresholdsConfigBuilder().Mode(dashboard.ThresholdsModeAbsolute).Steps([]dashboard.Threshold{{Color: "text"}})
 }
 
 // prom is a Prometheus range query over logsift's /metrics.

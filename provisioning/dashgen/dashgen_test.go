@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grafana/grafana-plugin-sdk-go/data"
+
 	"github.com/logsift/logsift/pkg/lokiclient"
 	"github.com/logsift/logsift/pkg/sampledata"
 	"github.com/logsift/logsift/provisioning/dashgen"
@@ -72,6 +74,15 @@ type dash struct {
 		TimeFrom string          `json:"timeFrom"`
 		Targets  []target        `json:"targets"`
 		Raw      json.RawMessage `json:"-"`
+		// Transformations: the organize step names the columns a
+		// table panel expects its queries to answer.
+		Transformations []struct {
+			ID      string `json:"id"`
+			Options struct {
+				RenameByName map[string]string `json:"renameByName"`
+				IndexByName  map[string]int    `json:"indexByName"`
+			} `json:"options"`
+		} `json:"transformations"`
 	} `json:"panels"`
 }
 
@@ -230,6 +241,8 @@ func TestDashboardQueriesRun(t *testing.T) {
 	for name, d := range loadDashboards(t) {
 		span := rangeOf(t, d.Time.From)
 		for _, p := range d.Panels {
+			answered := map[string]bool{} // field names of the panel's logsift frames
+			logsiftOnly := true
 			panelSpan := span
 			if p.TimeFrom != "" {
 				panelSpan = rangeOf(t, "now-"+p.TimeFrom)
@@ -237,6 +250,7 @@ func TestDashboardQueriesRun(t *testing.T) {
 			for _, tg := range p.Targets {
 				if tg.Datasource.UID == dashgen.PrometheusUID {
 					promQueries = append(promQueries, tg.Expr)
+					logsiftOnly = false
 					continue
 				}
 				var model map[string]any
@@ -245,7 +259,13 @@ func TestDashboardQueriesRun(t *testing.T) {
 				}
 				model["expr"] = substitute(tg.Expr, vars[d.UID])
 				b, _ := json.Marshal(model)
-				resp := env.Query(t, b, now.Add(-panelSpan), now, 0, false)
+				end := now
+				if tg.QueryType == "imports" {
+					// Import progress shows runs by their last update,
+					// which came with the import, after now.
+					end = time.Now()
+				}
+				resp := env.Query(t, b, now.Add(-panelSpan), end, 0, false)
 				where := fmt.Sprintf("%s: panel %q query %s (%s)", name, p.Title, tg.RefID, model["expr"])
 				if resp.Error != nil {
 					t.Errorf("%s: %v", where, resp.Error)
@@ -254,10 +274,19 @@ func TestDashboardQueriesRun(t *testing.T) {
 				rows := 0
 				for _, f := range resp.Frames {
 					rows += f.Rows()
+					for _, fl := range f.Fields {
+						answered[fl.Name] = true
+					}
 				}
 				if rows == 0 {
 					t.Errorf("%s: no data on a server holding pushed and imported logs", where)
 				}
+				if tg.QueryType == "imports" && rows > 0 {
+					checkImportRun(t, where, resp.Frames[0], workspace, sum.Lines)
+				}
+			}
+			if logsiftOnly {
+				checkOrganizedColumns(t, name, p.Title, p.Transformations, answered)
 			}
 		}
 	}
@@ -271,6 +300,53 @@ func TestDashboardQueriesRun(t *testing.T) {
 		if _, err := prom.Query(context.Background(), expr, time.Now()); err != nil {
 			t.Errorf("prometheus: %v", err)
 		}
+	}
+}
+
+// checkOrganizedColumns fails when a panel's organize transformation names
+// a column that none of its queries answers: the table would show the
+// column missing (a query answering per-series frames where the panel
+// expects a table with "Value #A" and label columns).
+func checkOrganizedColumns(t *testing.T, dashboard, panel string, ts []struct {
+	ID      string `json:"id"`
+	Options struct {
+		RenameByName map[string]string `json:"renameByName"`
+		IndexByName  map[string]int    `json:"indexByName"`
+	} `json:"options"`
+}, answered map[string]bool) {
+	t.Helper()
+	for _, tr := range ts {
+		if tr.ID != "organize" {
+			continue
+		}
+		var names []string
+		for n := range tr.Options.RenameByName {
+			names = append(names, n)
+		}
+		for n := range tr.Options.IndexByName {
+			names = append(names, n)
+		}
+		for _, n := range names {
+			if !answered[n] {
+				t.Errorf("%s: panel %q organizes column %q, which its queries do not answer (they answer %v)", dashboard, panel, n, answered)
+			}
+		}
+	}
+}
+
+// checkImportRun checks that an import progress panel shows the test's
+// import: one run of the workspace, completed, with the importer's lines.
+func checkImportRun(t *testing.T, where string, f *data.Frame, workspace string, lines int64) {
+	t.Helper()
+	ws, _ := f.FieldByName("workspace")
+	status, _ := f.FieldByName("status")
+	got, _ := f.FieldByName("lines")
+	if ws == nil || status == nil || got == nil || f.Rows() != 1 {
+		t.Errorf("%s: %d rows, fields %v: want the one import run", where, f.Rows(), f.Fields)
+		return
+	}
+	if ws.At(0) != workspace || status.At(0) != "completed" || got.At(0) != lines {
+		t.Errorf("%s: run of %v %v with %v lines; want %s completed with %d", where, ws.At(0), status.At(0), got.At(0), workspace, lines)
 	}
 }
 

@@ -48,7 +48,7 @@ func LogsOverview() *dashboard.DashboardBuilder {
 		WithPanel(stat.NewPanelBuilder().
 			Title("Lines").
 			Description("Lines in the time range.").
-			GridPos(grid(4, 4)).Unit("short").
+			GridPos(grid(4, 4)).Unit("short").Thresholds(plainThresholds()).
 			GraphMode(common.BigValueGraphModeNone).ReduceOptions(lastValue()).Orientation(common.VizOrientationAuto).
 			WithTarget(instant("A", `sum(count_over_time(`+overviewSelector+` [$__range]))`, "lines"))).
 		WithPanel(stat.NewPanelBuilder().
@@ -64,7 +64,7 @@ func LogsOverview() *dashboard.DashboardBuilder {
 		WithPanel(stat.NewPanelBuilder().
 			Title("Services").
 			Description("Services (service_name values) with lines in the time range.").
-			GridPos(grid(4, 4)).Unit("short").
+			GridPos(grid(4, 4)).Unit("short").Thresholds(plainThresholds()).
 			GraphMode(common.BigValueGraphModeNone).ReduceOptions(lastValue()).Orientation(common.VizOrientationAuto).
 			WithTarget(instant("A", `count(sum by (service_name) (count_over_time(`+overviewSelector+` [$__range])))`, "services"))).
 		WithPanel(timeseries.NewPanelBuilder().

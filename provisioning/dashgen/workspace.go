@@ -33,10 +33,10 @@ func WorkspaceInvestigation() *dashboard.DashboardBuilder {
 			Title("Files").
 			Description("Each file of the workspace: lines and error lines in the time range, and the timestamps of its first and last line.").
 			GridPos(grid(24, 9)).
-			WithTarget(instant("A", `sum by (file) (count_over_time(`+workspaceSelector+` [$__range]))`, "")).
-			WithTarget(instant("B", `sum by (file) (count_over_time(`+workspaceSelector+` | detected_level=~"`+ErrorLevels+`" [$__range]))`, "")).
-			WithTarget(instant("C", `min by (file) (min_over_time(`+workspaceSelector+` `+timestampAs+` [$__range]))`, "")).
-			WithTarget(instant("D", `max by (file) (max_over_time(`+workspaceSelector+` `+timestampAs+` [$__range]))`, "")).
+			WithTarget(instantTable("A", `sum by (file) (count_over_time(`+workspaceSelector+` [$__range]))`)).
+			WithTarget(instantTable("B", `sum by (file) (count_over_time(`+workspaceSelector+` | detected_level=~"`+ErrorLevels+`" [$__range]))`)).
+			WithTarget(instantTable("C", `min by (file) (min_over_time(`+workspaceSelector+` `+timestampAs+` [$__range]))`)).
+			WithTarget(instantTable("D", `max by (file) (max_over_time(`+workspaceSelector+` `+timestampAs+` [$__range]))`)).
 			WithTransformation(dashboard.DataTransformerConfig{Id: "merge", Options: map[string]any{}}).
 			WithTransformation(dashboard.DataTransformerConfig{Id: "organize", Options: map[string]any{
 				"excludeByName": map[string]any{"Time": true},

@@ -9,6 +9,7 @@ import {
   LogLevel,
   LogRowContextQueryDirection,
   LogRowModel,
+  StreamingFrameAction,
   SupplementaryQueryType,
   VariableSupportType,
 } from '@grafana/data';
@@ -228,6 +229,52 @@ describe('query', () => {
     );
     expect(getDataStream).not.toHaveBeenCalled();
     expect(requests).toHaveLength(1);
+  });
+
+  it('follows import progress through the imports channel, one row per run', async () => {
+    const requests = fakeBackend(() => ({ data: { results: {} } }));
+    const subscriptions: LiveDataStreamOptions[] = [];
+    // The channel's buffer: the backend sends one row per state of a run.
+    const frame = createDataFrame({
+      refId: 'P',
+      fields: [
+        { name: 'time', type: FieldType.time, values: [1, 2, 3, 4] },
+        { name: 'run_id', type: FieldType.string, values: ['r1', 'r2', 'r1', 'r1'] },
+        { name: 'status', type: FieldType.string, values: ['running', 'running', 'running', 'completed'] },
+        { name: 'percent', type: FieldType.number, values: [10, 50, 60, 100] },
+      ],
+    });
+    setGrafanaLiveSrv({
+      getDataStream: (opts: LiveDataStreamOptions) => {
+        subscriptions.push(opts);
+        return of({ data: [frame], state: LoadingState.Streaming });
+      },
+    } as unknown as GrafanaLiveSrv);
+    const ds = newDatasource();
+    const target: LogsiftQuery = { refId: 'P', expr: '', queryType: 'imports', workspace: '$job' };
+    expect(ds.filterQuery(target)).toBe(true);
+    expect(ds.getQueryDisplayText(target)).toBe('Import progress: $job');
+    expect(ds.targetContainsTemplate(target)).toBe(true);
+
+    const res = await firstValueFrom(ds.query(request([target])));
+    expect(requests).toHaveLength(0);
+    expect(subscriptions).toHaveLength(1);
+    const { addr, buffer } = subscriptions[0];
+    expect(addr).toMatchObject({ scope: 'ds', stream: 'logsift-uid' });
+    expect(addr.path).toMatch(/^imports\/[0-9a-f]{16}$/);
+    // The workspace variable is resolved; the start is the range's, to the minute.
+    expect(addr.data).toEqual({ refId: 'P', workspace: 'api', from: 1_699_999_980_000 });
+    expect(buffer).toMatchObject({ action: StreamingFrameAction.Append });
+    const rows = res.data[0] as DataFrame;
+    expect(rows.length).toBe(2);
+    expect(rows.fields[1].values).toEqual(['r2', 'r1']);
+    expect(rows.fields[2].values).toEqual(['running', 'completed']);
+    expect(rows.fields[3].values).toEqual([50, 100]);
+
+    // Every workspace: no workspace in the subscription, another channel.
+    await firstValueFrom(ds.query(request([{ ...target, workspace: undefined }])));
+    expect(subscriptions[1].addr.data).toEqual({ refId: 'P', from: 1_699_999_980_000 });
+    expect(subscriptions[1].addr.path).not.toBe(addr.path);
   });
 
   it('runs normal and streamed queries of one request side by side', async () => {

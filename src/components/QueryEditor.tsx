@@ -1,12 +1,12 @@
 import { css } from '@emotion/css';
 import { CoreApp, GrafanaTheme2, QueryEditorProps } from '@grafana/data';
-import { InlineField, Input, RadioButtonGroup, Stack, useStyles2 } from '@grafana/ui';
+import { InlineField, Input, RadioButtonGroup, Stack, Text, useStyles2 } from '@grafana/ui';
 import React from 'react';
 
 import { LogsiftDatasource } from '../datasource';
 import { parseQuery } from '../logql/builder';
 import { isMetricQuery } from '../logql/modify';
-import { EditorMode, LogsiftDirection, LogsiftOptions, LogsiftQuery, LogsiftQueryType } from '../types';
+import { EditorMode, LogsiftDirection, LogsiftFormat, LogsiftOptions, LogsiftQuery, LogsiftQueryType } from '../types';
 import { CostEstimate } from './CostEstimate';
 import { LogQLCodeEditor } from './LogQLCodeEditor';
 import { QueryBuilder } from './QueryBuilder';
@@ -31,11 +31,21 @@ const QUERY_TYPES = [
     label: 'Stream',
     description: 'Results pushed as they are found, with progress',
   },
+  {
+    value: 'imports' as LogsiftQueryType,
+    label: 'Import progress',
+    description: 'Workspace import runs, live: files and bytes done, lines, throughput, errors',
+  },
 ];
 
 const DIRECTIONS = [
   { value: 'backward' as LogsiftDirection, label: 'Newest first' },
   { value: 'forward' as LogsiftDirection, label: 'Oldest first' },
+];
+
+const FORMATS = [
+  { value: 'time_series' as LogsiftFormat, label: 'Time series' },
+  { value: 'table' as LogsiftFormat, label: 'Table' },
 ];
 
 /** The query editor: builder or code mode, workspace, query type, options, and the cost estimate. */
@@ -45,6 +55,7 @@ export function QueryEditor(props: Props) {
   const mode: EditorMode =
     query.editorMode ?? (query.expr && parseQuery(query.expr) === undefined ? 'code' : 'builder');
   const metric = isMetricQuery(query.expr ?? '');
+  const imports = query.queryType === 'imports';
 
   const change = (patch: Partial<LogsiftQuery>, run = false) => {
     onChange({ ...query, ...patch });
@@ -70,18 +81,27 @@ export function QueryEditor(props: Props) {
             value={query.queryType ?? 'range'}
             onChange={(queryType) => change({ queryType }, true)}
           />
-          <CostEstimate datasource={datasource} query={query} range={range} />
+          {!imports && <CostEstimate datasource={datasource} query={query} range={range} />}
         </Stack>
-        <RadioButtonGroup
-          aria-label="Editor mode"
-          size="sm"
-          options={MODES}
-          value={mode}
-          onChange={(editorMode) => change({ editorMode })}
-        />
+        {!imports && (
+          <RadioButtonGroup
+            aria-label="Editor mode"
+            size="sm"
+            options={MODES}
+            value={mode}
+            onChange={(editorMode) => change({ editorMode })}
+          />
+        )}
       </Stack>
 
-      {mode === 'builder' ? (
+      {imports ? (
+        <Text color="secondary" data-testid="imports-help">
+          {query.workspace
+            ? `Import runs of ${query.workspace}`
+            : 'Import runs of every workspace (pick one to narrow it)'}
+          : those running and those updated in the time range, one row per run, updated live as agents report.
+        </Text>
+      ) : mode === 'builder' ? (
         <QueryBuilder
           datasource={datasource}
           expr={query.expr ?? ''}
@@ -104,14 +124,14 @@ export function QueryEditor(props: Props) {
           onRunQuery={onRunQuery}
         />
       )}
-      {mode === 'builder' && query.expr && (
+      {!imports && mode === 'builder' && query.expr && (
         <pre className={styles.preview} data-testid="builder-preview">
           {query.expr}
         </pre>
       )}
 
       <Stack gap={1} alignItems="center" wrap="wrap">
-        {!metric && (
+        {!metric && !imports && (
           <>
             <InlineField label="Line limit" tooltip="Most lines returned; empty uses the datasource default">
               <Input
@@ -134,7 +154,7 @@ export function QueryEditor(props: Props) {
             </InlineField>
           </>
         )}
-        {metric && app !== CoreApp.Explore && (
+        {metric && !imports && app !== CoreApp.Explore && (
           <InlineField label="Legend" tooltip="Series name, e.g. {{level}}">
             <Input
               aria-label="Legend"
@@ -145,7 +165,20 @@ export function QueryEditor(props: Props) {
             />
           </InlineField>
         )}
-        {metric && (
+        {metric && !imports && app !== CoreApp.Explore && (
+          <InlineField
+            label="Format"
+            tooltip="Table: one row per series, a column per label and the value in 'Value #<refId>'"
+          >
+            <RadioButtonGroup
+              size="sm"
+              options={FORMATS}
+              value={query.format ?? 'time_series'}
+              onChange={(format) => change({ format: format === 'time_series' ? undefined : format }, true)}
+            />
+          </InlineField>
+        )}
+        {metric && !imports && (
           <InlineField label="Step" tooltip="Time between points, e.g. 30s; empty follows the panel">
             <Input
               aria-label="Step"

@@ -127,6 +127,25 @@ describe('QueryEditor', () => {
     expect(screen.queryByLabelText('Step')).not.toBeInTheDocument();
   });
 
+  it('switches to import progress: no LogQL, no estimate, an optional workspace', async () => {
+    const ds = fakeDatasource();
+    const onRun = jest.fn();
+    render(<Harness initial={{ refId: 'A', expr: '' }} ds={ds} onRun={onRun} />);
+    await user.click(screen.getByRole('radio', { name: 'Import progress' }));
+    expect(state().queryType).toBe('imports');
+    expect(onRun).toHaveBeenCalled();
+    expect(screen.queryByTestId('logsift-query-builder')).not.toBeInTheDocument();
+    expect(screen.queryByLabelText('LogQL')).not.toBeInTheDocument();
+    expect(screen.queryByRole('radio', { name: 'Code' })).not.toBeInTheDocument();
+    expect(screen.queryByLabelText('Line limit')).not.toBeInTheDocument();
+    expect(screen.getByText(/Import runs of every workspace/)).toBeInTheDocument();
+    await user.click(screen.getByRole('combobox', { name: 'Workspace' }));
+    await user.click(await screen.findByRole('option', { name: /case-4711/ }));
+    expect(state()).toMatchObject({ queryType: 'imports', workspace: 'case-4711' });
+    expect(screen.getByText(/Import runs of case-4711/)).toBeInTheDocument();
+    expect(ds.estimate).not.toHaveBeenCalled();
+  });
+
   it('offers legend and step for metric queries in dashboards', async () => {
     const ds = fakeDatasource();
     render(<Harness initial={{ refId: 'A', expr: 'sum(rate({job="api"}[5m]))' }} ds={ds} app={CoreApp.Dashboard} />);
@@ -139,5 +158,10 @@ describe('QueryEditor', () => {
     await waitFor(() =>
       expect(state()).toMatchObject({ legendFormat: '{{level}}', step: '30s', queryType: 'instant' })
     );
+    expect(state().format).toBeUndefined();
+    await user.click(screen.getByRole('radio', { name: 'Table' }));
+    expect(state().format).toBe('table');
+    await user.click(screen.getByRole('radio', { name: 'Time series' }));
+    expect(state().format).toBeUndefined();
   });
 });
