@@ -1,6 +1,7 @@
-// Bundles the browser check's host page: React, @grafana/* and Monaco, as Grafana would provide
-// them to the plugin, plus Monaco's editor worker. esbuild, because webpack takes minutes on
-// @grafana/ui and this page is a test fixture, not a shipped artifact.
+// Bundles the browser check's host pages: the editors page (host/: React, @grafana/* and Monaco,
+// as Grafana would provide them to the plugin, plus Monaco's editor worker) and the dashboards
+// page (panels/: the same shared modules and @grafana/ui's panel components). esbuild, because
+// webpack takes minutes on @grafana/ui and these pages are test fixtures, not shipped artifacts.
 import * as esbuild from 'esbuild';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,7 +22,7 @@ const common = {
 await Promise.all([
   esbuild.build({
     ...common,
-    entryPoints: { host: path.join(here, 'host', 'index.tsx') },
+    entryPoints: { host: path.join(here, 'host', 'index.tsx'), panels: path.join(here, 'panels', 'index.tsx') },
     outdir: out,
     format: 'iife',
     jsx: 'automatic',

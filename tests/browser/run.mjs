@@ -1,16 +1,19 @@
-// The browser check: serves the host page and the built plugin (dist/) on 127.0.0.1, opens it in
-// headless Chromium, checks that the query editor (code and builder mode) and the config editor
-// render and work, that nothing logs an error, and keeps screenshots as artifacts.
+// The browser check: serves the host pages and the built plugin (dist/) on 127.0.0.1, opens them
+// in headless Chromium, checks that the query editor (code and builder mode) and the config
+// editor render and work, that every provisioned dashboard's panels draw their recorded data
+// (panels/check.mjs), that nothing logs an error, and keeps screenshots as artifacts.
 //
 // Needs: `npm run build` (dist/module.js), `node tests/browser/build-host.mjs`, and Chromium at
 // $CHROMIUM or /usr/bin/chromium. UPDATE_DOCS_SCREENSHOT=1 also copies the query editor's
-// screenshot to docs/images/query-editor.png.
+// screenshot to docs/images/query-editor.png and the dashboards' to docs/images/dashboards/.
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+
+import { checkDashboards } from './panels/check.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
@@ -39,7 +42,7 @@ function serve(notFound) {
     if (rel === '/') {
       rel = '/tests/browser/host/index.html';
     }
-    const allowed = ['/tests/browser/host/', '/tests/browser/.build/', '/dist/'];
+    const allowed = ['/tests/browser/host/', '/tests/browser/panels/', '/tests/browser/.build/', '/dist/'];
     let file = path.join(root, path.normalize(rel));
     if (rel === '/public/build/img/icons/unicons/spinner.svg') {
       // Grafana ships this one icon itself, outside @grafana/ui.
@@ -68,7 +71,7 @@ function check(name, ok, detail = '') {
 }
 
 async function main() {
-  for (const need of ['dist/module.js', 'tests/browser/.build/host.js']) {
+  for (const need of ['dist/module.js', 'tests/browser/.build/host.js', 'tests/browser/.build/panels.js']) {
     if (!fs.existsSync(path.join(root, need))) {
       throw new Error(`${need} is missing: run npm run build and node tests/browser/build-host.mjs first`);
     }
@@ -106,7 +109,7 @@ async function main() {
     page.on('pageerror', (err) => consoleErrors.push(String(err)));
     // Nothing may leave the machine: any request that is not to our server fails the check.
     const outside = [];
-    await page.route('**/*', (route) => {
+    await context.route('**/*', (route) => {
       const url = route.request().url();
       if (url.startsWith(base) || url.startsWith('data:') || url.startsWith('blob:')) {
         return route.continue();
@@ -286,7 +289,12 @@ async function main() {
     }
 
     check('no console errors', consoleErrors.length === 0, consoleErrors.join(' | '));
-    check('every file the page asked for was there', notFound.length === 0, notFound.join(', '));
+
+    // --- dashboards -----------------------------------------------------------------------------
+    // Their pages share the context: the route below keeps them on 127.0.0.1 too.
+    await checkDashboards({ context, base, root, artifacts, check });
+
+    check('every file the pages asked for was there', notFound.length === 0, notFound.join(', '));
     check('no request left 127.0.0.1', outside.length === 0, outside.join(', '));
   } finally {
     await context.close();
