@@ -1,11 +1,14 @@
 package events
 
 import (
+	"bytes"
 	"context"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/VictoriaMetrics/metrics"
 )
 
 func TestMarshalRoundTrip(t *testing.T) {
@@ -127,6 +130,14 @@ func TestCountEventsCountsOwnOrigin(t *testing.T) {
 	defer cancel()
 	if err := CountEvents(ctx, bus, "me", nil); err != nil {
 		t.Fatal(err)
+	}
+	// Every known type is exported before its first event.
+	var exposed bytes.Buffer
+	metrics.WritePrometheus(&exposed, false)
+	for _, typ := range AllTypes {
+		if !strings.Contains(exposed.String(), `logsift_events_total{type="`+string(typ)+`"}`) {
+			t.Errorf("logsift_events_total{type=%q} is not exported before its first event", typ)
+		}
 	}
 	before, beforeHit := EventCount(SearchRequested), EventCount(CacheHit)
 	_ = bus.Publish(ctx, &Event{Type: SearchRequested, Tenant: "t", Origin: "other-process"})

@@ -23,6 +23,12 @@ func CountEvents(ctx context.Context, bus Bus, origin string, log *slog.Logger) 
 		log = slog.Default()
 	}
 	dropped := metrics.GetOrCreateCounter(`logsift_events_subscriber_dropped_total{subscriber="metrics"}`)
+	// Every known type is exported from the start, at 0: Prometheus'
+	// increase() cannot count the first event of a series that appears
+	// with it (a first failed import would show as 0 failures).
+	for _, t := range AllTypes {
+		eventCounter(t)
+	}
 	go func() {
 		defer sub.Close()
 		var seen int64
