@@ -645,24 +645,22 @@ func (w *scanWorker) countSections(ctx context.Context, sx *pipeline.StreamSampl
 	return true, nil
 }
 
-// countTimestamps counts the entries with timestamps ts per pane.
+// countTimestamps counts the entries with timestamps ts (rising, as a
+// block holds them) per pane: a binary search finds where each pane's run
+// ends, so the cost grows with the panes a block crosses, not its entries.
 func (w *scanWorker) countTimestamps(ts []int64, a *seriesAcc) {
 	g := w.rs.g
-	run, n := -1, 0
-	for _, t := range ts {
-		p := w.cur.find(t)
-		if p != run {
-			if n > 0 {
-				*a.cnt.at(run, w.rs.budget) += float64(n)
-			}
-			run, n = p, 0
+	for i := 0; i < len(ts); {
+		p := w.cur.find(ts[i])
+		hi := w.cur.hi // the pane holds (lo, hi]
+		n := len(ts) - i
+		if hi < ts[len(ts)-1] {
+			n, _ = slices.BinarySearch(ts[i:], hi+1) // first entry past the pane
 		}
 		if g.useful(p) {
-			n++
+			*a.cnt.at(p, w.rs.budget) += float64(n)
 		}
-	}
-	if n > 0 {
-		*a.cnt.at(run, w.rs.budget) += float64(n)
+		i += n
 	}
 }
 
