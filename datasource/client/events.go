@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 )
 
@@ -52,54 +51,13 @@ func (c *Client) Events(ctx context.Context, r EventsRequest) (*EventStream, err
 	if r.Workspace != "" {
 		v.Set("workspace", r.Workspace)
 	}
-	parent := ctx
-	ctx, cancel := context.WithCancel(ctx)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.endpoint(EventsPath, v), nil)
+	// The event stream is text: no Loki encoding flags.
+	header := http.Header{"X-Loki-Response-Encoding-Flags": nil, "Accept": {"text/event-stream"}, "Cache-Control": {"no-cache"}}
+	body, err := c.openStream(ctx, EventsPath, v, "text/event-stream", header, ErrNoEventStream)
 	if err != nil {
-		cancel()
-		return nil, fmt.Errorf("build request for %s: %w", EventsPath, err)
+		return nil, err
 	}
-	c.setHeaders(req.Header)
-	req.Header.Del("X-Loki-Response-Encoding-Flags")
-	req.Header.Set("Accept", "text/event-stream")
-	req.Header.Set("Cache-Control", "no-cache")
-	var timedOut atomic.Bool
-	var timer *time.Timer
-	if c.timeout > 0 {
-		timer = time.AfterFunc(c.timeout, func() { timedOut.Store(true); cancel() })
-	}
-	resp, err := c.http.Do(req)
-	if timer != nil && !timer.Stop() && timedOut.Load() {
-		if err == nil {
-			resp.Body.Close()
-		}
-		cancel()
-		return nil, &ConnectError{URL: c.base.String(), Err: fmt.Errorf("no answer to %s within %v: %w", EventsPath, c.timeout, context.DeadlineExceeded)}
-	}
-	if err != nil {
-		cancel()
-		if parent.Err() != nil {
-			return nil, parent.Err()
-		}
-		return nil, &ConnectError{URL: c.base.String(), Err: err}
-	}
-	if resp.StatusCode/100 != 2 {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		resp.Body.Close()
-		cancel()
-		if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed {
-			return nil, ErrNoEventStream
-		}
-		return nil, &StatusError{Code: resp.StatusCode, Path: EventsPath, Body: string(body)}
-	}
-	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
-		// Something answered 200 that is not this endpoint, e.g. a
-		// single-page app behind the same proxy.
-		resp.Body.Close()
-		cancel()
-		return nil, ErrNoEventStream
-	}
-	return &EventStream{body: cancelOnClose{resp.Body, cancel}, sse: NewSSEReader(resp.Body)}, nil
+	return &EventStream{body: body, sse: NewSSEReader(body)}, nil
 }
 
 // Next waits for the next message: an event, or a comment (the server's

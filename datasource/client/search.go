@@ -107,14 +107,35 @@ func (c *Client) Search(ctx context.Context, r SearchRequest) (*SearchStream, er
 	if r.Direction != "" {
 		v.Set("direction", r.Direction)
 	}
+	body, err := c.openStream(ctx, SearchPath, v, "application/x-ndjson", nil, ErrNoSearchStream)
+	if err != nil {
+		return nil, err
+	}
+	return &SearchStream{body: body, r: bufio.NewReaderSize(body, 64<<10)}, nil
+}
+
+// openStream starts a long-lived GET of path and returns its body once the
+// server has answered with contentType; closing the body ends the request.
+// The client's timeout bounds the wait for the answer, not the stream. A
+// server without the endpoint (404, 405 from a router that knows the path
+// for other methods only, or a 200 of another kind, such as a single-page
+// app behind the same proxy) gives missing.
+func (c *Client) openStream(ctx context.Context, path string, v url.Values, contentType string, header http.Header, missing error) (io.ReadCloser, error) {
 	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.endpoint(SearchPath, v), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.endpoint(path, v), nil)
 	if err != nil {
 		cancel()
-		return nil, fmt.Errorf("build request for %s: %w", SearchPath, err)
+		return nil, fmt.Errorf("build request for %s: %w", path, err)
 	}
 	c.setHeaders(req.Header)
+	for k, vs := range header {
+		if len(vs) == 0 {
+			req.Header.Del(k)
+			continue
+		}
+		req.Header[k] = vs
+	}
 	var timedOut atomic.Bool
 	var timer *time.Timer
 	if c.timeout > 0 {
@@ -126,7 +147,7 @@ func (c *Client) Search(ctx context.Context, r SearchRequest) (*SearchStream, er
 			resp.Body.Close()
 		}
 		cancel()
-		return nil, &ConnectError{URL: c.base.String(), Err: fmt.Errorf("no answer to %s within %v: %w", SearchPath, c.timeout, context.DeadlineExceeded)}
+		return nil, &ConnectError{URL: c.base.String(), Err: fmt.Errorf("no answer to %s within %v: %w", path, c.timeout, context.DeadlineExceeded)}
 	}
 	if err != nil {
 		cancel()
@@ -139,21 +160,18 @@ func (c *Client) Search(ctx context.Context, r SearchRequest) (*SearchStream, er
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()
 		cancel()
-		// Loki and older servers answer 404 (or 405 from a router that
-		// knows the path for other methods only).
 		if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed {
-			return nil, ErrNoSearchStream
+			return nil, missing
 		}
-		return nil, &StatusError{Code: resp.StatusCode, Path: SearchPath, Body: string(body)}
+		return nil, &StatusError{Code: resp.StatusCode, Path: path, Body: string(body)}
 	}
-	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/x-ndjson") {
-		// Something answered 200 that is not this endpoint, e.g. a
-		// single-page app behind the same proxy.
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, contentType) {
 		resp.Body.Close()
 		cancel()
-		return nil, ErrNoSearchStream
+		return nil, missing
 	}
-	return &SearchStream{body: cancelOnClose{resp.Body, cancel}, r: bufio.NewReaderSize(resp.Body, 64<<10)}, nil
+	return cancelOnClose{resp.Body, cancel}, nil
+
 }
 
 type cancelOnClose struct {
