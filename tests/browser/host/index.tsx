@@ -3,7 +3,6 @@
  * plugins, loads the built dist/module.js the way Grafana does (an AMD module with those
  * modules as externals), and mounts the plugin's editors against a mocked backend.
  */
-import * as emotionCss from '@emotion/css';
 import * as grafanaData from '@grafana/data';
 import {
   CoreApp,
@@ -15,19 +14,16 @@ import {
 } from '@grafana/data';
 import * as grafanaRuntime from '@grafana/runtime';
 import { BackendSrv, BackendSrvRequest, setBackendSrv, setDataSourceSrv, setTemplateSrv } from '@grafana/runtime';
-import * as grafanaUi from '@grafana/ui';
 import { ThemeContext } from '@grafana/ui';
-import * as lodash from 'lodash';
 import * as monaco from 'monaco-editor';
 import React, { useState } from 'react';
-import * as jsxRuntime from 'react/jsx-runtime';
-import * as ReactDOM from 'react-dom';
 import { createRoot } from 'react-dom/client';
 import * as rxjs from 'rxjs';
 
+import { loadPlugin, PLUGIN_URL } from '../shared/loadPlugin';
+
 declare global {
   interface Window {
-    define?: ((deps: string[], factory: (...args: unknown[]) => unknown) => void) & { amd?: unknown };
     __monaco: typeof monaco;
     __requests: Array<{ path: string; params: unknown }>;
     __hostReady?: boolean;
@@ -37,52 +33,6 @@ declare global {
 
 window.__monaco = monaco;
 window.MonacoEnvironment = { getWorkerUrl: () => '/tests/browser/.build/editor.worker.js' };
-
-const PLUGIN_URL = '/dist/module.js';
-
-/** The modules Grafana hands to plugins; names as the create-plugin webpack externals list them. */
-const shared: Record<string, unknown> = {
-  react: React,
-  'react-dom': ReactDOM,
-  'react/jsx-runtime': jsxRuntime,
-  '@grafana/data': grafanaData,
-  '@grafana/ui': grafanaUi,
-  '@grafana/runtime': grafanaRuntime,
-  '@emotion/css': emotionCss,
-  rxjs,
-  lodash,
-  module: { uri: PLUGIN_URL },
-};
-
-/** Loads an AMD module the way Grafana's SystemJS does, resolving its dependencies from `shared`. */
-function loadPlugin(url: string): Promise<{ plugin: DataSourcePlugin<any, any, any, any> }> {
-  return new Promise((resolve, reject) => {
-    const define = (deps: string[], factory: (...args: unknown[]) => unknown) => {
-      try {
-        const exportsObj = {};
-        const args = deps.map((d) => {
-          if (d === 'exports') {
-            return exportsObj;
-          }
-          if (!(d in shared)) {
-            throw new Error(`plugin needs module "${d}" that Grafana would not provide`);
-          }
-          return shared[d];
-        });
-        const result = factory(...args);
-        resolve((result ?? exportsObj) as { plugin: DataSourcePlugin<any, any, any, any> });
-      } catch (e) {
-        reject(e);
-      }
-    };
-    define.amd = {};
-    window.define = define;
-    const script = document.createElement('script');
-    script.src = url;
-    script.onerror = () => reject(new Error(`cannot load ${url}`));
-    document.head.appendChild(script);
-  });
-}
 
 // ---- the mocked backend ------------------------------------------------------------------------
 

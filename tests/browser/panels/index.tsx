@@ -14,7 +14,6 @@
  * (viz.tsx) inside PanelChrome on Grafana's 24-column grid. The page's header (title, time
  * range, variable values) is its own, not Grafana's.
  */
-import * as emotionCss from '@emotion/css';
 import * as grafanaData from '@grafana/data';
 import {
   applyFieldOverrides,
@@ -48,17 +47,15 @@ import {
   setGrafanaLiveSrv,
   setTemplateSrv,
 } from '@grafana/runtime';
-import * as grafanaUi from '@grafana/ui';
 import { Icon, PanelChrome, ThemeContext } from '@grafana/ui';
-import * as lodash from 'lodash';
 import React from 'react';
-import * as jsxRuntime from 'react/jsx-runtime';
-import * as ReactDOM from 'react-dom';
 import { createRoot, Root } from 'react-dom/client';
 import * as rxjs from 'rxjs';
 
 import { fieldConfigFor } from './fieldConfig';
 import { hasData, NoData, Viz } from './viz';
+
+import { loadPlugin, PLUGIN_URL } from '../shared/loadPlugin';
 
 interface Range {
   from: number;
@@ -126,58 +123,11 @@ interface PanelResult {
 
 declare global {
   interface Window {
-    define?: ((deps: string[], factory: (...args: unknown[]) => unknown) => void) & { amd?: unknown };
     __panels?: PanelResult[];
     __panelsReady?: boolean;
     __panelsError?: string;
     __showDashboard?: (uid: string) => Promise<void>;
   }
-}
-
-const PLUGIN_URL = '/dist/module.js';
-
-/** The modules Grafana hands to plugins; names as the create-plugin webpack externals list them. */
-const shared: Record<string, unknown> = {
-  react: React,
-  'react-dom': ReactDOM,
-  'react/jsx-runtime': jsxRuntime,
-  '@grafana/data': grafanaData,
-  '@grafana/ui': grafanaUi,
-  '@grafana/runtime': grafanaRuntime,
-  '@emotion/css': emotionCss,
-  rxjs,
-  lodash,
-  module: { uri: PLUGIN_URL },
-};
-
-/** Loads an AMD module the way Grafana's SystemJS does, resolving its dependencies from `shared`. */
-function loadPlugin(url: string): Promise<{ plugin: DataSourcePlugin<any, any, any, any> }> {
-  return new Promise((resolve, reject) => {
-    const define = (deps: string[], factory: (...args: unknown[]) => unknown) => {
-      try {
-        const exportsObj = {};
-        const args = deps.map((d) => {
-          if (d === 'exports') {
-            return exportsObj;
-          }
-          if (!(d in shared)) {
-            throw new Error(`plugin needs module "${d}" that Grafana would not provide`);
-          }
-          return shared[d];
-        });
-        const result = factory(...args);
-        resolve((result ?? exportsObj) as { plugin: DataSourcePlugin<any, any, any, any> });
-      } catch (e) {
-        reject(e);
-      }
-    };
-    define.amd = {};
-    window.define = define;
-    const script = document.createElement('script');
-    script.src = url;
-    script.onerror = () => reject(new Error(`cannot load ${url}`));
-    document.head.appendChild(script);
-  });
 }
 
 function instanceSettings(ds: Fixture['datasources'][number], id: number): DataSourceInstanceSettings<any> {
