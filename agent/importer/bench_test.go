@@ -8,11 +8,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/klauspost/compress/gzip"
+
+	"github.com/logsift/logsift/pkg/cputime"
 )
 
 // benchInput writes about size bytes of log lines to dir: the corpus file
@@ -34,15 +34,6 @@ func benchInput(b *testing.B, rel string, size int) []byte {
 		out = append(out, unit...)
 	}
 	return out
-}
-
-// cpuTime is the process's user plus system CPU time.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func corpusDirOrEmpty() string {
@@ -69,11 +60,11 @@ func benchImport(b *testing.B, name string, data []byte, raw int, mods ...func(*
 	b.SetBytes(int64(raw))
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu0 := cpuTime()
+	cpu0 := cputime.Self()
 	defer func() {
 		// MB per CPU-second does not depend on what else the machine
 		// runs: times the cores a quiet machine gives, it bounds MB/s.
-		if cpu := cpuTime() - cpu0; cpu > 0 {
+		if cpu := cputime.Self() - cpu0; cpu > 0 {
 			b.ReportMetric(float64(raw)*float64(b.N)/1e6/cpu.Seconds(), "MB/cpu-s")
 		}
 	}()

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 
 	"github.com/logsift/logsift/agent/build"
 	"github.com/logsift/logsift/agent/ship"
+	"github.com/logsift/logsift/pkg/cputime"
 )
 
 // benchLines returns about n bytes of log lines: a real log from the
@@ -124,24 +124,17 @@ func benchTailOneFile(b *testing.B, mod func(*Options)) {
 	}
 	b.SetBytes(int64(len(data)))
 	b.ResetTimer()
-	cpu := cpuTime()
+	cpu := cputime.Self()
 	for range b.N {
 		benchTail(b, filepath.Join(dir, "*.log"), int64(len(data)), 1, mod)
 	}
 	reportCPU(b, cpu, int64(len(data))*int64(b.N))
 }
 
-// cpuTime is the process's user plus system CPU time so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // reportCPU reports throughput per CPU-second, which other load on the
 // machine does not distort the way it distorts wall-clock MB/s.
 func reportCPU(b *testing.B, start time.Duration, bytes int64) {
-	if used := cpuTime() - start; used > 0 {
+	if used := cputime.Self() - start; used > 0 {
 		b.ReportMetric(float64(bytes)/(1<<20)/used.Seconds(), "MB/cpu-s")
 	}
 }
@@ -158,7 +151,7 @@ func BenchmarkTail1000Files(b *testing.B) {
 	b.SetBytes(total)
 	var ms runtime.MemStats
 	b.ResetTimer()
-	cpu := cpuTime()
+	cpu := cputime.Self()
 	for range b.N {
 		benchTail(b, filepath.Join(dir, "*.log"), total, 0, nil)
 	}

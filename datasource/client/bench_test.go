@@ -1,14 +1,12 @@
 package client
 
 import (
-	"bytes"
 	"encoding/json"
-	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/logsift/logsift/pkg/cputime"
 	"github.com/logsift/logsift/pkg/sampledata"
 )
 
@@ -55,7 +53,7 @@ func BenchmarkDecodeStreams(b *testing.B) {
 	body := string(benchAnswer(1000))
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
-	cpu := processCPU()
+	cpu := cputime.Self()
 	for b.Loop() {
 		if _, err := decodeQuery(body); err != nil {
 			b.Fatal(err)
@@ -64,28 +62,9 @@ func BenchmarkDecodeStreams(b *testing.B) {
 	reportCPU(b, cpu)
 }
 
-// processCPU is the CPU time this process has used, every thread and
-// the garbage collector included (Linux /proc), or -1 where it cannot
-// be read. Unlike wall time it hardly grows when other work shares the
-// machine, so benchmarks report it per operation as cpu-ms/op.
-func processCPU() time.Duration {
-	b, err := os.ReadFile("/proc/self/stat")
-	if err != nil {
-		return -1
-	}
-	// The fields after the command name, which is in parentheses.
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	if len(f) < 13 {
-		return -1
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
-}
-
-// reportCPU reports the CPU time per operation since start.
+// reportCPU reports the CPU time per operation since start (cputime.Self).
 func reportCPU(b *testing.B, start time.Duration) {
-	if end := processCPU(); start >= 0 && end >= 0 {
-		b.ReportMetric(float64(end-start)/float64(b.N)/1e6, "cpu-ms/op")
+	if ms, ok := cputime.PerOp(start, b.N); ok {
+		b.ReportMetric(ms, "cpu-ms/op")
 	}
 }

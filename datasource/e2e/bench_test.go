@@ -1,20 +1,18 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 	"github.com/grafana/grafana-plugin-sdk-go/genproto/pluginv2"
+
+	"github.com/logsift/logsift/pkg/cputime"
 )
 
 // execSeconds reads the server's exec time from a frame's statistics.
@@ -146,25 +144,6 @@ func decodeResult(tb testing.TB, resp *pluginv2.QueryDataResponse, refID string)
 	return result{frames: fs, err: r.Error, status: r.Status}
 }
 
-// pluginCPU is the CPU time the plugin process has used (Linux /proc),
-// or -1 where it cannot be read: unlike wall time it does not grow when
-// other work shares the machine.
-func pluginCPU() time.Duration {
-	pid := h.plugin.ReattachConfig().Pid
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return -1
-	}
-	// Fields after the command name, which is in parentheses.
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	if len(f) < 13 {
-		return -1
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
-}
-
 // BenchmarkSearchFirstFrame measures how soon a streaming search's first
 // lines reach Grafana compared with the whole search.
 func BenchmarkSearchFirstFrame(b *testing.B) {
@@ -194,4 +173,14 @@ func BenchmarkSearchFirstFrame(b *testing.B) {
 	n := float64(b.N)
 	b.ReportMetric(float64(first)/n/1e6, "first-frame-ms/op")
 	b.ReportMetric(float64(total)/n/1e6, "complete-ms/op")
+}
+
+// pluginCPU is the CPU time the plugin process has used, or -1 where it
+// cannot be read.
+func pluginCPU() time.Duration {
+	d, err := cputime.Process(h.plugin.ReattachConfig().Pid)
+	if err != nil {
+		return -1
+	}
+	return d
 }

@@ -1,19 +1,16 @@
 package plugin
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
-	"os"
 	"runtime/debug"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 
+	"github.com/logsift/logsift/pkg/cputime"
 	"github.com/logsift/logsift/pkg/sampledata"
 )
 
@@ -66,7 +63,7 @@ func BenchmarkQueryDataLogs(b *testing.B) {
 			defer in.Dispose()
 			q := dataQuery("A", `{"expr":"{job=~\".+\"}","maxLines":`+itoa(int64(n))+`}`)
 			b.ReportAllocs()
-			cpu := processCPU()
+			cpu := cputime.Self()
 			for b.Loop() {
 				resp, _ := in.QueryData(context.Background(), &backend.QueryDataRequest{Queries: []backend.DataQuery{q}})
 				dr := resp.Responses["A"]
@@ -82,28 +79,9 @@ func BenchmarkQueryDataLogs(b *testing.B) {
 	}
 }
 
-// processCPU is the CPU time this process has used, every thread and
-// the garbage collector included (Linux /proc), or -1 where it cannot
-// be read. Unlike wall time it hardly grows when other work shares the
-// machine, so benchmarks report it per operation as cpu-ms/op.
-func processCPU() time.Duration {
-	b, err := os.ReadFile("/proc/self/stat")
-	if err != nil {
-		return -1
-	}
-	// The fields after the command name, which is in parentheses.
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
-	if len(f) < 13 {
-		return -1
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
-}
-
-// reportCPU reports the CPU time per operation since start.
+// reportCPU reports the CPU time per operation since start (cputime.Self).
 func reportCPU(b *testing.B, start time.Duration) {
-	if end := processCPU(); start >= 0 && end >= 0 {
-		b.ReportMetric(float64(end-start)/float64(b.N)/1e6, "cpu-ms/op")
+	if ms, ok := cputime.PerOp(start, b.N); ok {
+		b.ReportMetric(ms, "cpu-ms/op")
 	}
 }

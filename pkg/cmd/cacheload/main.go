@@ -30,9 +30,9 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
+	"github.com/logsift/logsift/pkg/cputime"
 	"github.com/logsift/logsift/pkg/lokiclient"
 	"github.com/logsift/logsift/pkg/sampledata"
 )
@@ -105,12 +105,12 @@ func run(o options) error {
 		return err
 	}
 	before, _ := scrape(client, o.addr)
-	selfBefore := cpuTime()
+	selfBefore := cputime.Self()
 	res, err := load(client, o, target, o.duration)
 	if err != nil {
 		return err
 	}
-	self := cpuTime() - selfBefore
+	self := cputime.Self() - selfBefore
 	after, _ := scrape(client, o.addr)
 	res.print(o.duration)
 	// CPU per query, of the server and of this generator, says what the
@@ -123,15 +123,6 @@ func run(o options) error {
 	}
 	printCache(before, after)
 	return nil
-}
-
-// cpuTime is the CPU time this process used so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // targets returns the URL of the i-th request: the dashboard's panels in
