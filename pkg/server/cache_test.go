@@ -205,6 +205,20 @@ func waitRecorded(t *testing.T, before float64) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+	// One push can reach the cache as several reports (the ingest splits
+	// large pushes, and the store reports every 100 ms): wait until none
+	// has come for a few report intervals, so that a late one cannot
+	// invalidate what the test caches next.
+	last, quiet := counter(`logsift_cache_writes_recorded_total`), time.Now()
+	for time.Since(quiet) < 400*time.Millisecond {
+		if time.Now().After(deadline) {
+			t.Fatal("the store's write reports never stopped")
+		}
+		time.Sleep(20 * time.Millisecond)
+		if n := counter(`logsift_cache_writes_recorded_total`); n != last {
+			last, quiet = n, time.Now()
+		}
+	}
 }
 
 // TestResultCacheOverHTTP runs dashboard queries over Loki's HTTP API
