@@ -3,7 +3,6 @@ package deploy
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"net"
 	"os"
@@ -585,8 +584,8 @@ func healthcheckText(s composeService) string {
 func itoa(n int32) string { return strconv.Itoa(int(n)) }
 
 // checkLoggenWrites runs loggen with the compose file's own command line,
-// its log directory moved to a temporary one, and checks that it writes
-// lines instead of stopping at its usage message.
+// its log directory moved to a temporary one, and checks that it writes a
+// line instead of stopping at its usage message.
 func checkLoggenWrites(t *testing.T, args []string, logsDir string) {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "loggen")
@@ -598,21 +597,40 @@ func checkLoggenWrites(t *testing.T, args []string, logsDir string) {
 	for _, a := range args {
 		run = append(run, strings.Replace(a, logsDir, dir, 1))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, run...)
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	out, err := cmd.CombinedOutput()
-	if ctx.Err() == nil {
-		t.Fatalf("loggen %v ended before it was stopped (%v): %s", args, err, out)
+	cmd := exec.Command(bin, run...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start loggen: %v", err)
 	}
-	logs, _ := filepath.Glob(filepath.Join(dir, "*"))
-	var lines int
-	for _, l := range logs {
-		b, _ := os.ReadFile(l)
-		lines += bytes.Count(b, []byte("\n"))
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	// stop ends loggen and returns its output, which is safe to read only
+	// once it has exited.
+	stop := func() string {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		err := <-exited
+		exited <- err
+		return out.String()
 	}
-	if lines == 0 {
-		t.Errorf("loggen %v wrote no line into the log directory in 1.5 s: %s", args, out)
+	defer stop()
+	// Wait for a first line (loggen writes 5 a second), however slow the
+	// machine; ending before one is the failure this check is for.
+	deadline := time.After(20 * time.Second)
+	for {
+		logs, _ := filepath.Glob(filepath.Join(dir, "*"))
+		for _, l := range logs {
+			if b, _ := os.ReadFile(l); bytes.Contains(b, []byte("\n")) {
+				return
+			}
+		}
+		select {
+		case err := <-exited:
+			exited <- err
+			t.Fatalf("loggen %v ended before writing a line (%v): %s", args, err, out.String())
+		case <-deadline:
+			t.Fatalf("loggen %v wrote no line into the log directory in 20 s: %s", args, stop())
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 }
