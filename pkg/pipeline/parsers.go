@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"regexp"
 
@@ -116,85 +117,178 @@ func newPatternStage(s *logql.PatternParser, h *hints) (stage, error) {
 }
 
 type patternInst struct {
-	parts []patternPart
 	hints *hints
-	// lastWanted is the index in parts of the last capture the query
-	// uses (-1: none); matching stops after it, since what follows can
-	// set no label anyone reads.
-	lastWanted int
+	// prefix is the pattern's leading literal, which the line must start
+	// with for any capture to be made.
+	prefix []byte
+	// steps are the captures up to the last one the query uses; matching
+	// stops there, since what follows can set no label anyone reads.
+	steps []patternStep
+	// found holds the wanted captures of the line last matched.
+	found []patternCapture
 }
 
-type patternPart struct {
-	lit     []byte
-	capture *labelName // nil for literals and <_>
-	isCap   bool
+// patternStep is one capture and the literal that ends it.
+type patternStep struct {
+	end  literal
+	name *labelName // nil for <_> and captures the query does not use
+}
+
+type patternCapture struct {
+	name  *labelName
+	value []byte
 }
 
 func (s *patternStage) instance() stageInstance {
-	in := &patternInst{hints: s.hints, lastWanted: -1}
-	for i, p := range s.parts {
-		pp := patternPart{isCap: p.Capture}
-		if p.Capture {
-			if p.Text != "_" {
-				pp.capture = newLabelName(p.Text, s.hints)
-				if pp.capture.want {
-					in.lastWanted = i
-				}
-			}
-		} else {
-			pp.lit = []byte(p.Text)
-		}
-		in.parts = append(in.parts, pp)
+	in := &patternInst{hints: s.hints}
+	parts := s.parts
+	if len(parts) > 0 && !parts[0].Capture {
+		in.prefix = []byte(parts[0].Text)
+		parts = parts[1:]
 	}
+	// parts now alternates capture, literal, capture, ...
+	last := -1 // the last step whose capture is wanted
+	for i := 0; i < len(parts); i += 2 {
+		var st patternStep
+		if i+1 < len(parts) {
+			st.end = newLiteral(parts[i+1].Text)
+		}
+		if n := parts[i].Text; n != "_" {
+			st.name = newLabelName(n, s.hints)
+			if !st.name.want {
+				st.name = nil
+			} else {
+				last = len(in.steps)
+			}
+		}
+		in.steps = append(in.steps, st)
+	}
+	in.steps = in.steps[:last+1]
 	return in
 }
 
 func (in *patternInst) process(st *entryState, _ int64, line []byte) ([]byte, bool) {
-	if len(line) == 0 || in.lastWanted < 0 || in.hints.skip() {
-		return line, true
-	}
-	parts := in.parts[:in.lastWanted+1]
-	rest := line
-	if !parts[0].isCap {
-		if !bytes.HasPrefix(rest, parts[0].lit) {
-			return line, true
-		}
-		rest = rest[len(parts[0].lit):]
-		parts = parts[1:]
-	}
-	// parts alternates capture, literal, capture, ... and ends with the
-	// last wanted capture, whose end is still found by the literal after
-	// it in the full pattern.
-	for len(parts) > 0 {
-		c := parts[0]
-		var lit []byte
-		if len(parts) > 1 {
-			lit = parts[1].lit
-		} else if next := in.lastWanted + 1; next < len(in.parts) {
-			lit = in.parts[next].lit
-		}
-		if lit == nil {
-			in.capture(st, c, rest)
-			break
-		}
-		i := bytes.Index(rest, lit)
-		if i < 0 {
-			in.capture(st, c, rest)
-			break
-		}
-		in.capture(st, c, rest[:i])
-		if len(parts) == 1 {
-			break
-		}
-		rest = rest[i+len(lit):]
-		parts = parts[2:]
+	for _, c := range in.match(line) {
+		st.setParsed(c.name, st.validValue(bytesView(c.value)))
 	}
 	return line, true
 }
 
-func (in *patternInst) capture(st *entryState, p patternPart, v []byte) {
-	if p.capture == nil || !p.capture.want {
-		return
+// match returns the wanted captures of line in pattern order. They are
+// always a prefix of the wanted captures (a line that fails early keeps
+// the captures made so far), so the values alone say which were found.
+func (in *patternInst) match(line []byte) []patternCapture {
+	found := in.found[:0]
+	if len(line) == 0 || len(in.steps) == 0 || in.hints.skip() || !bytes.HasPrefix(line, in.prefix) {
+		return found
 	}
-	st.setParsed(p.capture, st.validValue(bytesView(v)))
+	rest := line[len(in.prefix):]
+	for i := range in.steps {
+		s := &in.steps[i]
+		j := s.end.index(rest)
+		if j < 0 {
+			// The capture takes the rest of the line and the match ends.
+			if s.name != nil {
+				found = append(found, patternCapture{s.name, rest})
+			}
+			break
+		}
+		if s.name != nil {
+			found = append(found, patternCapture{s.name, rest[:j]})
+		}
+		rest = rest[j+len(s.end.b):]
+	}
+	in.found = found
+	return found
+}
+
+// literal is a byte string searched for in lines. The search looks for its
+// rarest byte (by how often bytes occur in log text) and checks the rest
+// around each hit, which skips further than looking for a first byte that
+// is a space.
+type literal struct {
+	b    []byte
+	rare int // index in b of the byte searched for
+	// word and mask hold a literal of at most 8 bytes as a little-endian
+	// word, so that a hit with 8 bytes of line from its start is checked
+	// with one load and compare instead of a call.
+	word, mask uint64
+}
+
+func newLiteral(s string) literal {
+	l := literal{b: []byte(s)}
+	for i := range l.b {
+		if byteCommonness(l.b[i]) < byteCommonness(l.b[l.rare]) {
+			l.rare = i
+		}
+	}
+	if len(l.b) <= 8 {
+		for i, c := range l.b {
+			l.word |= uint64(c) << (8 * i)
+			l.mask |= 0xff << (8 * i)
+		}
+	}
+	return l
+}
+
+// byteCommonness ranks bytes by how often they occur in log lines: letters,
+// digits and spaces first, then the punctuation of numbers, paths and
+// key=value pairs, then the rest.
+func byteCommonness(c byte) int {
+	switch {
+	case c == ' ':
+		return 5
+	case c >= 'a' && c <= 'z', c >= '0' && c <= '9':
+		return 4
+	case c >= 'A' && c <= 'Z':
+		return 3
+	case c == '.' || c == '/' || c == ':' || c == '-' || c == '_' || c == '=' || c == ',':
+		return 2
+	}
+	return 1
+}
+
+// index returns the position of the leftmost occurrence of l in s, or -1
+// (and -1 for the empty literal, which ends no capture: the last capture
+// of a pattern takes the rest of the line).
+func (l *literal) index(s []byte) int {
+	n := len(l.b)
+	switch n {
+	case 0:
+		return -1
+	case 1:
+		return bytes.IndexByte(s, l.b[0])
+	}
+	c, k := l.b[l.rare], l.rare
+	// Hits of the rare byte come in order of where the literal would
+	// start, so the first full match is the leftmost.
+	for from := k; from < len(s); {
+		i := bytes.IndexByte(s[from:], c)
+		if i < 0 {
+			return -1
+		}
+		start := from + i - k
+		switch {
+		case start+8 <= len(s) && l.mask != 0:
+			if binary.LittleEndian.Uint64(s[start:])&l.mask == l.word {
+				return start
+			}
+		case start+n > len(s):
+			return -1
+		case string(s[start:start+n]) == string(l.b):
+			return start
+		}
+		from += i + 1
+	}
+	return -1
+}
+
+// groupKey appends to dst what decides every label process sets on line:
+// the wanted captures' values, each after its length.
+func (in *patternInst) groupKey(dst, line []byte) []byte {
+	for _, c := range in.match(line) {
+		dst = binary.AppendUvarint(dst, uint64(len(c.value)))
+		dst = append(dst, c.value...)
+	}
+	return dst
 }

@@ -24,6 +24,10 @@ type SampleExtractor struct {
 	noLabels bool
 
 	countOnly bool
+	// keyed: the stages are line filters and then one pattern parser, so
+	// an entry's series depends only on the line's wanted captures and
+	// extractors remember the series of each capture tuple (see memo).
+	keyed bool
 }
 
 type groupMode uint8
@@ -129,6 +133,7 @@ func NewSampleExtractorWith(r *logql.RangeAggregationExpr, opts SampleOptions) (
 		return nil, err
 	}
 	x.p = p
+	x.keyed = u == nil && !x.noLabels && keyedStages(p.stages)
 	x.countOnly = len(r.Range.Selector.Stages) == 0 && u == nil &&
 		(r.Op == logql.RangeCount || r.Op == logql.RangeRate || r.Op == logql.RangeAbsent)
 	return x, nil
@@ -213,8 +218,47 @@ func (x *SampleExtractor) ForWorkerStream(w *Worker, stream labels.Labels) *Stre
 	st.reset()
 	w.bind(sx.sp.base)
 	sx.stream = sx.grouped()
+	if x.keyed {
+		n := len(w.insts) - 1
+		sx.memo = &seriesMemo{filters: w.insts[:n], parser: w.insts[n].(*patternInst)}
+	}
 	return sx
 }
+
+// keyedStages reports whether stages are zero or more line filters and
+// then a pattern parser.
+func keyedStages(stages []stage) bool {
+	if len(stages) == 0 {
+		return false
+	}
+	for _, s := range stages[:len(stages)-1] {
+		if _, ok := s.(lineFilterStage); !ok {
+			return false
+		}
+	}
+	_, ok := stages[len(stages)-1].(*patternStage)
+	return ok
+}
+
+// seriesMemo remembers the series of each tuple of captured values, for
+// extractors whose series is a function of that tuple alone (keyed): most
+// lines then cost a match and a comparison with the previous line's
+// values, instead of setting labels, grouping and looking the set up.
+// Entries with structured metadata take the full path, since a grouping
+// label may come from it.
+type seriesMemo struct {
+	filters []stageInstance
+	parser  *patternInst
+	key     []byte
+	last    []byte
+	lastRes *LabelsResult
+	seen    map[string]*LabelsResult
+}
+
+// maxMemo bounds the tuples remembered per stream and goroutine; a
+// grouping by a high-cardinality capture (a path, an address) stops
+// adding past it and takes the full path for new tuples.
+const maxMemo = 4096
 
 // StreamSampleExtractor extracts the samples of one stream.
 type StreamSampleExtractor struct {
@@ -222,6 +266,7 @@ type StreamSampleExtractor struct {
 	sp     *StreamPipeline
 	stream *LabelsResult // the series of entries the pipeline leaves alone
 	cache  resultCache
+	memo   *seriesMemo // nil unless the extractor is keyed
 }
 
 // StreamLabels is the series of every entry when CountOnly.
@@ -239,6 +284,9 @@ func (sx *StreamSampleExtractor) Process(ts int64, line []byte, metadata labels.
 			return 0, nil, false
 		}
 		return x.lineValue(line), sx.stream, true
+	}
+	if m := sx.memo; m != nil && len(metadata) == 0 {
+		return sx.processKeyed(m, ts, line)
 	}
 	out, ok := sx.sp.run(ts, line, metadata)
 	if !ok {
@@ -261,6 +309,36 @@ func (sx *StreamSampleExtractor) Process(ts int64, line []byte, metadata labels.
 		}
 	}
 	return v, sx.grouped(), true
+}
+
+func (sx *StreamSampleExtractor) processKeyed(m *seriesMemo, ts int64, line []byte) (float64, *LabelsResult, bool) {
+	for _, f := range m.filters {
+		if _, ok := f.process(nil, ts, line); !ok {
+			return 0, nil, false
+		}
+	}
+	m.key = m.parser.groupKey(m.key[:0], line)
+	if m.lastRes != nil && string(m.key) == string(m.last) {
+		return sx.x.lineValue(line), m.lastRes, true
+	}
+	r := m.seen[string(m.key)]
+	if r == nil {
+		// The full path, whose result is shared: remembering the pointer
+		// keeps the series the same as without the memo.
+		if _, ok := sx.sp.run(ts, line, nil); !ok {
+			return 0, nil, false
+		}
+		r = sx.grouped()
+		if m.seen == nil {
+			m.seen = make(map[string]*LabelsResult)
+		}
+		if len(m.seen) < maxMemo {
+			m.seen[string(m.key)] = r
+		}
+	}
+	m.last = append(m.last[:0], m.key...)
+	m.lastRes = r
+	return sx.x.lineValue(line), r, true
 }
 
 func (x *SampleExtractor) lineValue(line []byte) float64 {

@@ -15,18 +15,34 @@ import (
 )
 
 // jsonBench is a store of real JSON lines: the Zeek DNS and "weird" logs of
-// the corpus (zeek-wrccdc/json), repeated until about LOGSIFT_BENCH_MB of
-// raw lines (150 by default), the copies shifted in time so that they
-// follow one another over 24 hours.
+// the corpus (zeek-wrccdc/json).
 var jsonBench sharedStore
 
 func loadJSONBench(b *testing.B) *Engine {
+	return loadCorpusBench(b, &jsonBench, "zeek", "zeek-wrccdc/json/dns.json", "zeek-wrccdc/json/weird.json")
+}
+
+// accessBench is a store of the corpus's real Apache combined access log
+// (elastic-examples/apache_access_combined.log, 10,000 lines).
+var accessBench sharedStore
+
+func loadAccessBench(b *testing.B) *Engine {
+	return loadCorpusBench(b, &accessBench, "apache", "elastic-examples/apache_access_combined.log")
+}
+
+// loadCorpusBench fills set with the corpus files at paths (relative to the
+// corpus root), one stream per file labelled job and log=<index>, repeated
+// until about LOGSIFT_BENCH_MB of raw lines (150 by default), the copies
+// shifted in time so that they follow one another over 24 hours. The
+// copies are further apart than a block, so a block never holds the same
+// line twice and compresses as the file itself does.
+func loadCorpusBench(b *testing.B, set *sharedStore, job string, paths ...string) *Engine {
 	root := corpus.Require(b)
-	return jsonBench.open(b, "logsift-json-bench-", store.Options{}, func(ctx context.Context, st *store.Store) error {
+	return set.open(b, "logsift-"+job+"-bench-", store.Options{}, func(ctx context.Context, st *store.Store) error {
 		var files [][][]byte
 		var per int64 // raw bytes of one copy
-		for _, name := range []string{"dns.json", "weird.json"} {
-			data, err := os.ReadFile(filepath.Join(root, "zeek-wrccdc", "json", name))
+		for _, name := range paths {
+			data, err := os.ReadFile(filepath.Join(root, filepath.FromSlash(name)))
 			if err != nil {
 				return err
 			}
@@ -43,14 +59,15 @@ func loadJSONBench(b *testing.B) *Engine {
 		}
 		copies := max(1, int(benchSize()/per))
 		step := int64(24*time.Hour) / int64(copies*total)
-		t := jsonBench.start.UnixNano()
+		t := set.start.UnixNano()
 		for c := 0; c < copies; c++ {
 			for f, ls := range files {
-				s := store.Stream{Labels: labels.New("job", "zeek", "log", fmt.Sprint(f))}
+				s := store.Stream{Labels: labels.New("job", job, "log", fmt.Sprint(f))}
 				for i, l := range ls {
 					s.Entries = append(s.Entries, chunk.Entry{Timestamp: t, Line: l})
 					t += step
-					jsonBench.raw += int64(len(l))
+					set.raw += int64(len(l))
+					set.lines++
 					if len(s.Entries) == 4000 || i == len(ls)-1 {
 						if err := st.Append(ctx, "t", []store.Stream{s}); err != nil {
 							return err
@@ -75,4 +92,11 @@ func BenchmarkJSONFilter(b *testing.B) {
 	} {
 		b.Run(q[:min(len(q), 60)], func(b *testing.B) { benchQuery(b, eng, &jsonBench, q) })
 	}
+}
+
+// BenchmarkAccessPattern runs the pattern target on real access lines
+// (BenchmarkSumByStatusPattern's generated lines have random addresses,
+// sizes and ids in every line and compress less).
+func BenchmarkAccessPattern(b *testing.B) {
+	benchQuery(b, loadAccessBench(b), &accessBench, `sum by (status) (count_over_time({job="apache"} | pattern "<ip> - - [<_>] \"<method> <path> <_>\" <status> <size> <_>" [1h]))`)
 }

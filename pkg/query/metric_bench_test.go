@@ -74,6 +74,7 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	benchData.remove()
 	jsonBench.remove()
+	accessBench.remove()
 	fuzzData.remove()
 	os.Exit(code)
 }

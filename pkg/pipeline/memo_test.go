@@ -1,0 +1,192 @@
+package pipeline
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/logsift/logsift/pkg/labels"
+	"github.com/logsift/logsift/pkg/logql"
+)
+
+// The series memo of keyed extractors (line filters, then a pattern) must
+// give every entry the value and series the full path gives. Each case
+// runs twice over the same random lines, once with the memo and once
+// without, on streams whose labels collide with the captures or not, and
+// under groupings by captures, by stream labels, without, and none.
+func TestSeriesMemoMatchesFullPath(t *testing.T) {
+	queries := []string{
+		`count_over_time({job="x"} | pattern "<ip> - - [<_>] \"<method> <path> <_>\" <status> <size> <_>" [1m])`,
+		`bytes_over_time({job="x"} |= "GET" | pattern "<ip> - - [<_>] \"<method> <path> <_>\" <status> <_>" [1m])`,
+		`rate({job="x"} != "POST" |~ "HTTP/1\\.[01]" | pattern "<_> \"<method> <path> <_>" [1m])`,
+		`count_over_time({job="x"} | pattern "[<level>] <_>: <msg>" [1m])`,
+		`count_over_time({job="x"} | pattern "<a>,<b>;<c>" [1m])`,
+		`count_over_time({job="x"} | pattern "<_> msg=\"<method> <path> (<status>) <latency>\"" [1m])`,
+	}
+	groupings := []*logql.Grouping{
+		nil,
+		{Labels: []string{"status"}},
+		{Labels: []string{"method", "status"}},
+		{Labels: []string{"path"}}, // high cardinality: past the memo's bound
+		{Labels: []string{"host", "level"}},
+		{Labels: []string{"status_extracted", "status"}},
+		{Without: true, Labels: []string{"path", "ip"}},
+	}
+	streams := []labels.Labels{
+		labels.New("job", "x", "host", "web-1"),
+		labels.New("job", "x", "status", "stream-owned", "level", "info"),
+	}
+	for _, q := range queries {
+		expr, err := logql.ParseExpr(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ra := expr.(*logql.RangeAggregationExpr)
+		lines := linesLike(t, ra, 12000)
+		for _, g := range groupings {
+			memo, err := NewSampleExtractorWith(ra, SampleOptions{Grouping: g})
+			if err != nil {
+				t.Fatal(err)
+			}
+			full, err := NewSampleExtractorWith(ra, SampleOptions{Grouping: g})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !memo.keyed {
+				t.Fatalf("%s by %v: not keyed; the memo would not be tested", q, g)
+			}
+			full.keyed = false
+			series := 0 // distinct series per stream, summed
+			for _, stream := range streams {
+				mx, fx := memo.ForStream(stream), full.ForStream(stream)
+				if fx.memo != nil {
+					t.Fatal("the unkeyed extractor has a memo")
+				}
+				distinct := map[uint64]bool{}
+				for _, line := range lines {
+					mv, ml, mok := mx.Process(0, line, nil)
+					fv, fl, fok := fx.Process(0, line, nil)
+					if mok != fok || mv != fv {
+						t.Fatalf("%s by %v on %q: memo (%v, %v), full path (%v, %v)", q, g, line, mv, mok, fv, fok)
+					}
+					if !fok {
+						continue
+					}
+					if ml.Hash != fl.Hash || !ml.Labels.Equal(fl.Labels) || ml.Err != fl.Err {
+						t.Fatalf("%s by %v on stream %s, line %q: memo series %s, full path %s", q, g, stream, line, ml.Labels, fl.Labels)
+					}
+					distinct[fl.Hash] = true
+				}
+				series += len(distinct)
+			}
+			// A grouping by labels no line has puts each stream's lines in
+			// one series; any other must split some stream's lines.
+			if want := onlyAbsent(q, g); !want && series <= len(streams) {
+				t.Fatalf("%s by %v: each stream's lines fell in one series; the lines test nothing", q, g)
+			}
+		}
+	}
+}
+
+// onlyAbsent reports whether grouping g keeps none of the captures of q's
+// pattern (by labels that are not captures, such as host or level on a
+// pattern without them).
+func onlyAbsent(q string, g *logql.Grouping) bool {
+	if g == nil || g.Without {
+		return false
+	}
+	for _, n := range g.Labels {
+		if strings.Contains(q, "<"+strings.TrimSuffix(n, "_extracted")+">") {
+			return false
+		}
+	}
+	return true
+}
+
+// Entries with structured metadata take the full path: a grouping label
+// may come from the metadata, which the memo's key does not hold.
+func TestSeriesMemoLeavesMetadataToFullPath(t *testing.T) {
+	expr, err := logql.ParseExpr(`count_over_time({job="x"} | pattern "<method> <path>" [1m])`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := NewSampleExtractorWith(expr.(*logql.RangeAggregationExpr), SampleOptions{Grouping: &logql.Grouping{Labels: []string{"method", "trace"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sx := x.ForStream(labels.New("job", "x"))
+	line := []byte("GET /x")
+	_, plain, _ := sx.Process(0, line, nil)
+	_, withMeta, _ := sx.Process(0, line, labels.New("trace", "abc"))
+	_, again, _ := sx.Process(0, line, nil)
+	if got := withMeta.Labels.Get("trace"); got != "abc" {
+		t.Fatalf("metadata label lost: %s", withMeta.Labels)
+	}
+	if plain.Labels.Get("trace") != "" || again.Labels.Get("trace") != "" || plain.Labels.Get("method") != "GET" {
+		t.Fatalf("plain entries: %s then %s", plain.Labels, again.Labels)
+	}
+}
+
+// linesLike renders the pattern of ra with random captures (drawn from
+// pieces that hold its literals' bytes, so that literals also turn up
+// early) and random damage: a literal left out, the line cut short.
+func linesLike(t *testing.T, ra *logql.RangeAggregationExpr, n int) [][]byte {
+	var pat string
+	for _, st := range ra.Range.Selector.Stages {
+		if p, ok := st.(*logql.PatternParser); ok {
+			pat = p.Pattern
+		}
+	}
+	p, err := logql.ParsePattern(pat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pieces := []string{"1.2.3.4", "GET", "POST", "/x", "/api/%d", "HTTP/1.1", "HTTP/2.0", "200", "404", "500", "512",
+		"-", "warn", "info", "a b", "x]y", "q\"r", "(", ")", ",", ";", "\xff", ""}
+	r := rand.New(rand.NewPCG(11, 12))
+	lines := make([][]byte, n)
+	for i := range lines {
+		var line []byte
+		for _, part := range p.Parts {
+			switch {
+			case !part.Capture:
+				if r.IntN(20) > 0 {
+					line = append(line, part.Text...)
+				}
+			default:
+				piece := pieces[r.IntN(len(pieces))]
+				if piece == "/api/%d" {
+					piece = fmt.Sprintf(piece, r.IntN(6000))
+				}
+				line = append(line, piece...)
+			}
+		}
+		if r.IntN(10) == 0 {
+			line = line[:r.IntN(len(line)+1)]
+		}
+		lines[i] = line
+	}
+	return lines
+}
+
+// literal.index must find what bytes.Index finds: the rare-byte search and
+// the word compare are only faster ways to the leftmost occurrence.
+func FuzzLiteralIndex(f *testing.F) {
+	f.Add("] \"", `1.2.3.4 - - [10/Oct/2024:13:55:36 +0000] "GET / HTTP/1.1" 200`)
+	f.Add(" - - [", "a - - - - [b")
+	f.Add("\" ", "\"\"\" x")
+	f.Add("ab", "aab")
+	f.Add("a longer literal than eight", "here is a longer literal than eight bytes")
+	f.Add("x", "")
+	f.Add("[]", "]][[[]")
+	f.Fuzz(func(t *testing.T, lit, s string) {
+		if lit == "" {
+			return
+		}
+		l := newLiteral(lit)
+		if got, want := l.index([]byte(s)), strings.Index(s, lit); got != want {
+			t.Fatalf("index of %q in %q: %d, want %d", lit, s, got, want)
+		}
+	})
+}
