@@ -19,7 +19,7 @@ import (
 // finds a match whenever one exists.
 type patternFilter struct {
 	prefix, suffix []byte
-	middle         [][]byte // literals strictly between captures
+	middle         []literal // literals strictly between captures
 	captures       int
 	literalOnly    bool // the pattern has no capture: the line must equal prefix
 }
@@ -48,7 +48,7 @@ func newPatternFilter(s string) (*patternFilter, error) {
 		if part.Capture {
 			f.captures++
 		} else {
-			f.middle = append(f.middle, []byte(part.Text))
+			f.middle = append(f.middle, newLiteral(part.Text))
 		}
 	}
 	return f, nil
@@ -66,17 +66,18 @@ func (f *patternFilter) Match(line []byte) bool {
 		return false
 	}
 	pos := len(f.prefix)
-	for _, lit := range f.middle {
+	for i := range f.middle {
+		lit := &f.middle[i]
 		// The capture before lit takes at least one byte.
 		from := pos + 1
 		if from > end {
 			return false
 		}
-		i := bytes.Index(line[from:end], lit)
-		if i < 0 {
+		j := lit.index(line[from:end])
+		if j < 0 {
 			return false
 		}
-		pos = from + i + len(lit)
+		pos = from + j + len(lit.b)
 	}
 	// The last capture needs at least one byte before the suffix.
 	return pos < end
