@@ -180,6 +180,8 @@ func FuzzLiteralIndex(f *testing.F) {
 	f.Add("a longer literal than eight", "here is a longer literal than eight bytes")
 	f.Add("x", "")
 	f.Add("[]", "]][[[]")
+	f.Add("[]", strings.Repeat("[", 300)+"[]") // hits that fail: bytes.Index takes over
+	f.Add("a[b", strings.Repeat("x[", 100)+"a[b")
 	f.Fuzz(func(t *testing.T, lit, s string) {
 		if lit == "" {
 			return
