@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -30,12 +31,35 @@ type EventsRequest struct {
 	// Workspace keeps only the events of that workspace (any of its
 	// names); empty keeps all.
 	Workspace string
+	// LastEventID resumes a stream: it goes out as the Last-Event-ID
+	// header, and the server replays the events after it that it still
+	// holds, or starts with an EventReset when it cannot
+	// (EventStream.LastEventID gives it, Resume sends it).
+	LastEventID string
 }
+
+// The server's own events on the stream, besides the domain events
+// (docs/events.md, "Streaming endpoints").
+const (
+	// EventReset: the server could not resume from the LastEventID sent
+	// (it restarted, or the ID is older than the events it keeps); some
+	// events may be missing, and the client should re-read the state it
+	// follows. Its data decode with DecodeReset.
+	EventReset = "reset"
+	// EventDropped: the server moved past events the client read too
+	// slowly; data {"dropped":n}, the total this connection lost.
+	EventDropped = "dropped"
+)
 
 // EventStream is an open server-sent event stream.
 type EventStream struct {
+	c    *Client
+	req  EventsRequest
 	body io.ReadCloser
 	sse  *SSEReader
+	// lastID is the ID of the last message dispatched, read by
+	// LastEventID from any goroutine while Next runs in another.
+	lastID atomic.Pointer[string]
 }
 
 // Events opens the server's event stream. It returns once the server has
@@ -53,17 +77,69 @@ func (c *Client) Events(ctx context.Context, r EventsRequest) (*EventStream, err
 	}
 	// The event stream is text: no Loki encoding flags.
 	header := http.Header{"X-Loki-Response-Encoding-Flags": nil, "Accept": {"text/event-stream"}, "Cache-Control": {"no-cache"}}
+	if r.LastEventID != "" {
+		header.Set("Last-Event-ID", r.LastEventID)
+	}
 	body, err := c.openStream(ctx, EventsPath, v, "text/event-stream", header, ErrNoEventStream)
 	if err != nil {
 		return nil, err
 	}
-	return &EventStream{body: body, sse: NewSSEReader(body)}, nil
+	s := &EventStream{c: c, req: r, body: body, sse: NewSSEReader(body)}
+	s.lastID.Store(&r.LastEventID)
+	s.sse.lastID = r.LastEventID
+	// The ID is taken when the reader dispatches, not when Next returns:
+	// the server's heartbeat frame ("id: …", ": heartbeat", empty line)
+	// returns its comment before the empty line commits the ID, and Next
+	// may then wait long for the next message.
+	s.sse.dispatched = func(id string) { s.lastID.Store(&id) }
+	return s, nil
 }
 
 // Next waits for the next message: an event, or a comment (the server's
 // heartbeat), which tells that the connection is alive. The end of the
-// answer is io.EOF.
+// answer is io.EOF. EventReset and EventDropped are messages too: the
+// caller decides what to re-read.
 func (s *EventStream) Next() (SSEMessage, error) { return s.sse.Next() }
+
+// LastEventID is the ID of the last event the stream delivered, as the
+// HTML standard defines it (the "id:" of the last dispatched message;
+// the server also sets it with its heartbeats): what a reconnect sends to
+// resume. It is safe to call while another goroutine runs Next.
+func (s *EventStream) LastEventID() string { return *s.lastID.Load() }
+
+// Resume opens the stream again, with the same request, from the last
+// event this one delivered. The caller closes this one; the new stream
+// starts with the events missed in between, or with an EventReset.
+func (s *EventStream) Resume(ctx context.Context) (*EventStream, error) {
+	r := s.req
+	r.LastEventID = s.LastEventID()
+	return s.c.Events(ctx, r)
+}
+
+// Reset is the data of an EventReset.
+type Reset struct {
+	// Reason is "epoch" (the server restarted, or is another one),
+	// "expired" (the server no longer keeps the events after the ID),
+	// "ahead" or "invalid" (an ID the server never issued).
+	Reason      string `json:"reason"`
+	LastEventID string `json:"last_event_id"`
+	// Missed is, for "expired", at most how many events the server no
+	// longer holds (of every tenant: not all were the client's).
+	Missed  uint64 `json:"missed"`
+	Message string `json:"message"`
+}
+
+// DecodeReset decodes the data of an EventReset.
+func DecodeReset(b []byte) (Reset, error) {
+	var r Reset
+	if err := json.Unmarshal(b, &r); err != nil {
+		return r, fmt.Errorf("decode reset event: %w", err)
+	}
+	if r.Reason == "" {
+		return r, errors.New("decode reset event: no reason")
+	}
+	return r, nil
+}
 
 // Close ends the stream.
 func (s *EventStream) Close() error { return s.body.Close() }
@@ -222,7 +298,15 @@ type SSEReader struct {
 	event   string
 	data    bytes.Buffer
 	hasData bool
-	id      string
+	// id is the standard's "last event ID buffer", set by an id field;
+	// lastID its "last event ID string", set from it when a message is
+	// dispatched (an empty line), even one without data. A stream cut
+	// between an event's id and its empty line does not count the
+	// event as delivered.
+	id     string
+	lastID string
+	// dispatched, if set, learns each new lastID.
+	dispatched func(string)
 	// Retry is the reconnection time the server asked for, 0 if none.
 	Retry time.Duration
 	// skipLF is set after a CR that ended a line at the end of the
@@ -304,6 +388,12 @@ func (s *SSEReader) Next() (SSEMessage, error) {
 			line = bytes.TrimPrefix(line, []byte("\xEF\xBB\xBF"))
 		}
 		if len(line) == 0 {
+			if s.lastID != s.id {
+				s.lastID = s.id
+				if s.dispatched != nil {
+					s.dispatched(s.id)
+				}
+			}
 			if !s.hasData {
 				s.event = ""
 				continue
@@ -358,6 +448,10 @@ func (s *SSEReader) Next() (SSEMessage, error) {
 	}
 	return SSEMessage{}, io.EOF
 }
+
+// LastEventID is the ID of the last message dispatched: what a
+// reconnecting client sends as Last-Event-ID.
+func (s *SSEReader) LastEventID() string { return s.lastID }
 
 func isDigits(b []byte) bool {
 	for _, c := range b {

@@ -194,14 +194,162 @@ func TestDecodeImportEvent(t *testing.T) {
 // sseServer serves the server's own SSE handler (pkg/events/stream) over
 // an in-process bus.
 func sseServer(t *testing.T, required bool) (*httptest.Server, events.Bus) {
+	hs, bus, _ := sseServerJournal(t, required, stream.JournalOptions{})
+	return hs, bus
+}
+
+// sseServerJournal is sseServer with the journal the handler replays
+// from, as the server wires it.
+func sseServerJournal(t *testing.T, required bool, jo stream.JournalOptions) (*httptest.Server, events.Bus, *stream.Journal) {
 	t.Helper()
 	bus := events.NewMemory("test")
 	t.Cleanup(func() { bus.Close() })
+	j, err := stream.StartJournal(context.Background(), bus, jo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { j.Close() })
 	mux := http.NewServeMux()
-	mux.Handle(stream.Path, stream.NewSSE(stream.Options{Bus: bus, Tenants: tenant.Resolver{Required: required}, Heartbeat: 50 * time.Millisecond}))
+	mux.Handle(stream.Path, stream.NewSSE(stream.Options{Bus: bus, Journal: j, Tenants: tenant.Resolver{Required: required}, Heartbeat: 50 * time.Millisecond}))
 	hs := httptest.NewServer(mux)
 	t.Cleanup(hs.Close)
-	return hs, bus
+	return hs, bus, j
+}
+
+// waitJournal waits until the journal holds event seq (the bus delivers
+// to it asynchronously); the deadline is a safety net.
+func waitJournal(t *testing.T, j *stream.Journal, seq uint64) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for j.Stats().Last < seq {
+		if time.Now().After(deadline) {
+			t.Fatalf("journal holds up to %d, want %d", j.Stats().Last, seq)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// nextEvent reads past comments to the next event.
+func nextEvent(t *testing.T, es *EventStream) SSEMessage {
+	t.Helper()
+	for {
+		m, err := es.Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !m.IsComment() {
+			return m
+		}
+	}
+}
+
+// TestEventsResume reconnects from the last event delivered: the events
+// published in between come once, in order, then live ones; a stream the
+// server cannot resume starts with a reset.
+func TestEventsResume(t *testing.T) {
+	hs, bus, j := sseServerJournal(t, true, stream.JournalOptions{Epoch: "e1", MaxEvents: 12})
+	c, err := New(Config{URL: hs.URL, Tenant: "acme", Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	pub := func(tn, run string, done int) {
+		t.Helper()
+		if err := bus.Publish(ctx, &events.Event{Type: events.ImportProgress, Tenant: tn, Import: &events.Import{Workspace: "w", RunID: run, FilesDone: done}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	es, err := c.Events(ctx, EventsRequest{Types: []string{"import.*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub("acme", "r", 1)
+	if m := nextEvent(t, es); m.ID != "e1-1" || es.LastEventID() != "e1-1" {
+		t.Fatalf("first event %+v, last ID %q", m, es.LastEventID())
+	}
+	es.Close()
+	pub("acme", "r", 2)
+	pub("other", "r", 99)
+	pub("acme", "r", 3)
+	waitJournal(t, j, 4)
+	es2, err := es.Resume(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer es2.Close()
+	for _, want := range []int{2, 3} {
+		e, err := DecodeImportEvent(nextEvent(t, es2).Data)
+		if err != nil || e.Tenant != "acme" || e.Import.FilesDone != int64(want) {
+			t.Fatalf("resumed event %+v (%v), want files_done %d", e, err, want)
+		}
+	}
+	pub("acme", "live", 1)
+	if e, _ := DecodeImportEvent(nextEvent(t, es2).Data); e.Import.RunID != "live" {
+		t.Fatalf("after the missed events: %+v", e)
+	}
+	if es2.LastEventID() != "e1-5" {
+		t.Fatalf("last ID %q", es2.LastEventID())
+	}
+
+	// Other tenants' events move the journal on; the heartbeats carry the
+	// position, so the client's ID follows without an event of its own.
+	for i := 0; i < 10; i++ {
+		pub("other", "r", i)
+	}
+	waitJournal(t, j, 15)
+	for es2.LastEventID() != "e1-15" {
+		if m, err := es2.Next(); err != nil || !m.IsComment() {
+			t.Fatalf("waiting for a heartbeat with the position: %+v %v", m, err)
+		}
+	}
+	es2.Close()
+	es3, err := es2.Resume(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub("acme", "after-heartbeat", 1)
+	if m := nextEvent(t, es3); m.Event != "import.progress" || m.ID != "e1-16" {
+		t.Fatalf("resumed from a heartbeat's ID: %+v", m)
+	}
+	es3.Close()
+
+	// A server restart (another epoch) or an ID too old: a reset, then
+	// live events.
+	for _, id := range []string{"e0-3", "e1-2"} {
+		es, err := c.Events(ctx, EventsRequest{Types: []string{"import.*"}, LastEventID: id})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := nextEvent(t, es)
+		r, err := DecodeReset(m.Data)
+		if m.Event != EventReset || err != nil || r.LastEventID != id || r.Message == "" {
+			t.Fatalf("from %s: %+v %+v %v", id, m, r, err)
+		}
+		if es.LastEventID() != "e1-16" {
+			t.Fatalf("after the reset the last ID is %q, want the server's position", es.LastEventID())
+		}
+		es.Close()
+	}
+	if _, err := DecodeReset([]byte(`{}`)); err == nil {
+		t.Error("a reset without a reason decoded")
+	}
+}
+
+func TestSSEReaderTakesTheIDWhenDispatched(t *testing.T) {
+	r := NewSSEReader(strings.NewReader("id: 5\ndata: a\n\nid: 6\n: heartbeat\n\nid: 7\ndata: cut"))
+	if m, err := r.Next(); err != nil || r.LastEventID() != "5" || m.ID != "5" {
+		t.Fatalf("%+v %v %q", m, err, r.LastEventID())
+	}
+	// The comment comes before its frame's empty line.
+	if m, err := r.Next(); err != nil || m.Comment != "heartbeat" || r.LastEventID() != "5" {
+		t.Fatalf("%+v %v %q", m, err, r.LastEventID())
+	}
+	// The ID-only frame sets the ID; the event cut before its empty line
+	// does not.
+	if _, err := r.Next(); !errors.Is(err, io.EOF) || r.LastEventID() != "6" {
+		t.Fatalf("%v %q", err, r.LastEventID())
+	}
 }
 
 // TestEventsFromTheServer reads the server's SSE handler: the tenant and

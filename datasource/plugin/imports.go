@@ -454,18 +454,23 @@ func (in *Instance) runImports(ctx context.Context, req *backend.RunStreamReques
 // frames; reconnects that lose no run's latest state and repeat no
 // state.
 //
-// The server's event stream has no replay (it ignores Last-Event-ID), so
-// every connection reads the runs' state after its subscription is in
-// place: whatever changed while the plugin was away arrives as one row
-// per changed run, and an event the server reports dropped is caught up
-// the same way. Updates of a run that came and went while disconnected
-// are not replayed one by one; the row after the reconnect holds the
-// counters they led to.
+// The first connection reads the runs' state after its subscription is
+// in place. A reconnection resumes from the last event id it saw: the
+// server replays what the plugin missed, so every update arrives. When
+// the server cannot (it restarted, or the events fell out of its journal)
+// it says so with a reset event, and the plugin reads the runs' state
+// again: then updates of a run that came and went while disconnected are
+// not replayed one by one; the row after the reconnect holds the
+// counters they led to. An event the server reports dropped is caught up
+// the same way.
 type importsStream struct {
 	in     *Instance
 	q      importsQuery
 	sender frameSender
 
+	// lastID is the id of the last event (or position) the server sent,
+	// "" before the first connection.
+	lastID string
 	// sent is the newest state sent of each run.
 	sent       map[string]importRow
 	pending    []importRow
@@ -519,12 +524,19 @@ func (in *Instance) describeImportsError(err error) string {
 // ends. It reports whether the connection delivered its backfill.
 func (s *importsStream) session(ctx context.Context) (bool, error) {
 	// Subscribe first, read the state second: an update between the two
-	// is in both, and follows keeps it once.
-	es, err := s.in.client.Events(ctx, client.EventsRequest{Types: importEventTypes, Workspace: s.q.Workspace})
+	// is in both, and follows keeps it once. A resumed stream replays
+	// what was missed instead, or opens with a reset.
+	resumed := s.lastID != ""
+	es, err := s.in.client.Events(ctx, client.EventsRequest{Types: importEventTypes, Workspace: s.q.Workspace, LastEventID: s.lastID})
 	if err != nil {
 		return false, err
 	}
 	defer es.Close()
+	defer func() {
+		if id := es.LastEventID(); id != "" {
+			s.lastID = id
+		}
+	}()
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	msgs := make(chan client.SSEMessage, 64)
@@ -543,8 +555,10 @@ func (s *importsStream) session(ctx context.Context) (bool, error) {
 			}
 		}
 	}()
-	if err := s.backfill(ctx); err != nil {
-		return false, err
+	if !resumed {
+		if err := s.backfill(ctx); err != nil {
+			return false, err
+		}
 	}
 	// The first frame goes out even without a run, so that a subscriber
 	// has the schema (and a table with no row) at once.
@@ -565,7 +579,12 @@ func (s *importsStream) session(ctx context.Context) (bool, error) {
 			idle.Reset(importsIdleTimeout)
 			switch {
 			case m.IsComment():
-			case m.Event == "dropped":
+			case m.Event == client.EventReset:
+				s.in.log.Warn("import progress: the server could not replay what was missed; reading the runs' state", "data", string(m.Data))
+				if err := s.backfill(ctx); err != nil {
+					return true, err
+				}
+			case m.Event == client.EventDropped:
 				// The server lost events because the plugin read too
 				// slowly: the runs' state makes up for them.
 				s.in.log.Warn("import progress: the server dropped events; reading the runs' state", "data", string(m.Data))

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -31,6 +32,10 @@ type importsServer struct {
 	down    bool
 	streams map[*http.Request]context.CancelFunc
 	opened  int
+	// foreign replaces the Last-Event-ID of reconnecting streams by one
+	// from another epoch, as after a server restart.
+	foreign bool
+	resumed []string // the Last-Event-ID of each stream opened
 }
 
 func newImportsServer(t *testing.T) *importsServer {
@@ -58,6 +63,10 @@ func newImportsServer(t *testing.T) *importsServer {
 		}
 		ctx, cancel := context.WithCancel(r.Context())
 		r = r.WithContext(ctx)
+		s.resumed = append(s.resumed, r.Header.Get("Last-Event-ID"))
+		if s.foreign && r.Header.Get("Last-Event-ID") != "" {
+			r.Header.Set("Last-Event-ID", "restarted0-1")
+		}
 		s.streams[r] = cancel
 		s.opened++
 		s.mu.Unlock()
@@ -331,12 +340,28 @@ func TestImportsStreamFollowsRuns(t *testing.T) {
 // it down while runs move on: after the reconnect every run that changed
 // has its newest state sent once, the runs that did not change are not
 // sent again, and the updates after the reconnect follow as before.
+// TestImportsStreamReconnects cuts the event stream while runs go on.
+// The reconnection resumes from the last event id: the server replays
+// every update missed, in order. When it cannot (here it answers as a
+// restarted server would, with a reset), the plugin reads the runs'
+// state instead and shows each changed run's latest row.
 func TestImportsStreamReconnects(t *testing.T) {
+	for _, foreign := range []bool{false, true} {
+		name := "replay"
+		if foreign {
+			name = "reset"
+		}
+		t.Run(name, func(t *testing.T) { testImportsStreamReconnects(t, foreign) })
+	}
+}
+
+func testImportsStreamReconnects(t *testing.T, foreign bool) {
 	// Restored after the stream ends (cleanups run last first).
 	a0, b0 := importsBackoffMin, importsBackoffMax
 	t.Cleanup(func() { importsBackoffMin, importsBackoffMax = a0, b0 })
 	importsBackoffMin, importsBackoffMax = 20*time.Millisecond, 50*time.Millisecond
 	srv := newImportsServer(t)
+	srv.foreign = foreign
 	a := srv.start("case-1", 2, 2000)
 	idle := srv.start("case-2", 1, 100)
 	in := testInstance(t, srv.url)
@@ -360,9 +385,25 @@ func TestImportsStreamReconnects(t *testing.T) {
 	rows := waitRows(t, s, "catch-up after the reconnect", func(rows []runRow) bool {
 		return hasRow(a, "completed", 2000)(rows) && hasRow(b, "running", 100)(rows)
 	})
-	catchUp := rows[before:]
-	if len(catchUp) != 2 {
-		t.Errorf("rows after the reconnect %v: want a's completion and b's progress, nothing of the idle run %s", catchUp, idle)
+	var catchUp []string
+	for _, r := range rows[before:] {
+		if r.RunID == idle {
+			t.Errorf("a row of the idle run %s after the reconnect: %v", idle, r)
+		}
+		catchUp = append(catchUp, fmt.Sprintf("%s %s %d", r.RunID, r.Status, r.BytesDone))
+	}
+	want := []string{a + " running 1500", a + " completed 2000", b + " running 0", b + " running 100"}
+	if foreign {
+		want = []string{a + " completed 2000", b + " running 100"}
+	}
+	if strings.Join(catchUp, ", ") != strings.Join(want, ", ") {
+		t.Errorf("rows after the reconnect %v, want %v", catchUp, want)
+	}
+	srv.mu.Lock()
+	resumed := slices.Clone(srv.resumed)
+	srv.mu.Unlock()
+	if len(resumed) < 2 || resumed[0] != "" || resumed[len(resumed)-1] == "" {
+		t.Errorf("Last-Event-ID of the streams opened %q: want none on the first, the last id seen on the reconnection", resumed)
 	}
 	// The stream goes on.
 	srv.progress("case-3", b, counters{Files: 3, FilesDone: 2, Bytes: 300, BytesDone: 200, Lines: 2})

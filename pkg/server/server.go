@@ -165,6 +165,9 @@ type Server struct {
 	ln          net.Listener
 	grpc        *grpc.Server
 	grpcLn      net.Listener
+
+	// journal keeps the recent events the SSE stream replays.
+	journal *stream.Journal
 }
 
 // New opens the store, the event bus, the workspace metadata and the
@@ -217,6 +220,12 @@ func New(cfg Config, log *slog.Logger) (_ *Server, err error) {
 	if err = events.CountEvents(s.bg, s.Bus, origin, log); err != nil {
 		return nil, err
 	}
+	// The journal subscribes from the start, so that the event stream
+	// can replay to a client that reconnects (docs/events.md).
+	if s.journal, err = stream.StartJournal(s.bg, s.Bus, stream.JournalOptions{Log: log}); err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, s.journal.Close)
 	if !cfg.Audit.Disabled {
 		if s.audit, err = audit.Start(s.bg, s.Bus, cfg.DataDir, audit.Options{MaxSize: cfg.Audit.MaxSize, MaxFiles: cfg.Audit.MaxFiles, Origin: origin, Log: log}); err != nil {
 			return nil, fmt.Errorf("audit log: %w", err)
@@ -303,7 +312,7 @@ func (s *Server) endStreams() {
 }
 
 func (s *Server) streamOptions() stream.Options {
-	return stream.Options{Bus: s.Bus, Tenants: s.resolver(), Aliases: s.Workspaces.Aliases, Log: s.log, Done: s.streamsDone}
+	return stream.Options{Bus: s.Bus, Journal: s.journal, Tenants: s.resolver(), Aliases: s.Workspaces.Aliases, Log: s.log, Done: s.streamsDone}
 }
 
 // closeAll closes what New opened, newest first.

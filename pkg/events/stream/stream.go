@@ -1,7 +1,8 @@
 // Package stream serves the event bus to clients as it happens: server-sent
-// events over HTTP (/api/v1/events) and logsift.v1.EventService/Subscribe
-// over gRPC. The Grafana plugin uses them to show import progress live.
-// Every client sees only its own tenant's events.
+// events over HTTP (/api/v1/events), with replay after a reconnect from a
+// server-wide journal of recent events, and logsift.v1.EventService/
+// Subscribe over gRPC (live only). The Grafana plugin uses them to show
+// import progress live. Every client sees only its own tenant's events.
 package stream
 
 import (
@@ -11,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,7 +34,10 @@ const maxWorkspaceParam = 128
 
 // Options are shared by the SSE and gRPC endpoints.
 type Options struct {
+	// Bus feeds the gRPC stream; Journal the SSE stream, which replays
+	// from it (StartJournal on the same bus).
 	Bus     events.Bus
+	Journal *Journal
 	Tenants tenant.Resolver
 	// Aliases expands a workspace name to every name its data and events
 	// may carry (workspace.Service.Aliases); nil uses the name alone.
@@ -84,22 +89,88 @@ func (o *Options) filter(tenants []string, types []string, workspace string) (*e
 	return f, nil
 }
 
-// SSE serves server-sent events. Parameters: types (comma-separated or
-// repeated; "import.*" names a group) and workspace. Each event is
+// SSE serves server-sent events from the journal. Parameters: types
+// (comma-separated or repeated; "import.*" names a group), workspace and
+// lastEventId (for clients that cannot set the Last-Event-ID header; the
+// header wins). Each event is
 //
-//	id: <n>
+//	id: <epoch>-<seq>
 //	event: <type>
 //	data: <event JSON, as events.Event.Marshal>
 //
-// A comment line ": heartbeat" goes out every Heartbeat, and an
-// "event: dropped" with {"dropped": n} when the stream lost events
-// because the client read too slowly.
+// with the journal's server-wide ID. A client that reconnects with the ID
+// of the last event it got receives the retained events after it that
+// pass its filter, then live ones. An ID the journal cannot resume from
+// (another epoch: the server restarted or is another one; older than the
+// journal holds; malformed) gets an "event: reset" before the live
+// events, telling the client to re-read the state it follows.
+//
+// A comment line ": heartbeat" goes out every Heartbeat, with the ID the
+// stream has read up to (so that a client whose filter passed nothing
+// for a while still resumes where it was), and an "event: dropped" with
+// {"dropped": n} when the stream lost events because the client read too
+// slowly: the journal moved past them.
 type SSE struct {
 	Options
 }
 
-// NewSSE returns the SSE handler; mount it at Path.
+// NewSSE returns the SSE handler; mount it at Path. o.Journal must be
+// set.
 func NewSSE(o Options) *SSE { return &SSE{Options: o} }
+
+// LastEventIDParam is the query parameter that stands in for the
+// Last-Event-ID header.
+const LastEventIDParam = "lastEventId"
+
+// sseBatch is how many journal entries a stream copies per lock.
+const sseBatch = 256
+
+// Reset is the data of an "event: reset".
+type Reset struct {
+	// Reason is "epoch" (the ID is of another journal: a restart or
+	// another server), "expired" (older than the journal holds),
+	// "ahead" (beyond the newest event) or "invalid" (not an event ID).
+	Reason string `json:"reason"`
+	// LastEventID is the ID the client sent.
+	LastEventID string `json:"last_event_id"`
+	// Missed, for "expired", is at most how many events (of all
+	// tenants and types) the journal no longer holds after the ID;
+	// otherwise unknown and 0.
+	Missed  uint64 `json:"missed,omitempty"`
+	Message string `json:"message"`
+}
+
+// resume finds where a stream that sent lastID starts: after lastID when
+// the journal holds what follows it, else at the newest event with a
+// reset to send.
+func (j *Journal) resume(lastID string) (uint64, *Reset) {
+	// One look at the journal: the position and its oldest event.
+	j.mu.Lock()
+	pos, first := j.next-1, j.next-uint64(j.count)
+	j.mu.Unlock()
+	if lastID == "" {
+		return pos, nil
+	}
+	id, err := ParseID(lastID)
+	if len(lastID) > 64 {
+		// Echoed back in the reset; a long one need not be.
+		lastID = lastID[:64] + "…"
+	}
+	switch {
+	case err != nil:
+		return pos, &Reset{Reason: "invalid", LastEventID: lastID, Message: err.Error() + "; events may be missing, re-read the state"}
+	case id.Epoch != j.epoch:
+		return pos, &Reset{Reason: "epoch", LastEventID: lastID, Message: "the event ID is from another server run; events may be missing, re-read the state"}
+	case id.Seq > pos:
+		return pos, &Reset{Reason: "ahead", LastEventID: lastID, Message: "the event ID is beyond the newest event; events may be missing, re-read the state"}
+	}
+	if id.Seq+1 < first {
+		missed := first - (id.Seq + 1)
+		return pos, &Reset{Reason: "expired", LastEventID: lastID, Missed: missed,
+			Message: fmt.Sprintf("the server no longer holds up to %d events after this ID; re-read the state", missed)}
+	}
+	return id.Seq, nil
+}
 
 func (h *SSE) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
@@ -122,72 +193,187 @@ func (h *SSE) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSONError(w, http.StatusBadRequest, err.Error())
 		return
 	}
+	j := h.Journal
+	if j == nil {
+		h.log().Error("event stream: no journal configured")
+		writeJSONError(w, http.StatusServiceUnavailable, "event stream unavailable: no journal")
+		return
+	}
+	select {
+	case <-j.Done():
+		writeJSONError(w, http.StatusServiceUnavailable, "event stream unavailable: the event bus closed")
+		return
+	default:
+	}
+	// The browser's EventSource sends the header on a reconnect, with the
+	// newest ID, while a lastEventId in its URL stays what it was when
+	// the page made it: the header wins.
+	lastID := r.Header.Get("Last-Event-ID")
+	if lastID == "" {
+		lastID = q.Get(LastEventIDParam)
+	}
+	// The position is taken before the headers go out: every event
+	// published after the client has them is after it.
+	cursor, reset := j.resume(lastID)
+
 	rc := http.NewResponseController(w)
 	// A server-wide write timeout would cut every stream; this one has
 	// none of its own.
 	_ = rc.SetWriteDeadline(time.Time{})
-	ctx := r.Context()
-	sub, err := h.Bus.Subscribe(ctx, f.Types...)
-	if err != nil {
-		h.log().Error("event stream: subscribe", "err", err)
-		writeJSONError(w, http.StatusServiceUnavailable, "event bus unavailable: "+err.Error())
-		return
-	}
-	defer sub.Close()
-
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/event-stream; charset=utf-8")
 	hdr.Set("Cache-Control", "no-cache")
 	hdr.Set("X-Accel-Buffering", "no") // nginx would otherwise buffer the stream
 	w.WriteHeader(http.StatusOK)
-	// The first bytes tell the client the stream is open.
-	if _, err := fmt.Fprint(w, "retry: 3000\n: connected\n\n"); err != nil {
+	id := ID{Epoch: j.epoch, Seq: cursor}
+	// The first bytes tell the client the stream is open, and where it
+	// is: a client that reconnects before any event resumes from here.
+	buf := fmt.Appendf(nil, "retry: 3000\nid: %s\n: connected\n\n", id)
+	if reset != nil {
+		data, _ := json.Marshal(reset)
+		buf = fmt.Appendf(buf, "id: %s\nevent: reset\ndata: %s\n\n", id, data)
+	}
+	if _, err := w.Write(buf); err != nil {
 		return
 	}
 	if err := rc.Flush(); err != nil {
 		h.log().Error("event stream: the response writer cannot flush; SSE needs it (wrap writers with Unwrap)", "err", err)
 		return
 	}
-	tick := time.NewTicker(h.heartbeat())
+	(&sseStream{w: w, rc: rc, j: j, f: f, cursor: cursor, sentID: cursor, done: h.Done}).run(r.Context(), h.heartbeat())
+}
+
+// sseStream is one client's read position in the journal.
+type sseStream struct {
+	w    http.ResponseWriter
+	rc   *http.ResponseController
+	j    *Journal
+	f    *events.Filter
+	done <-chan struct{}
+	// cursor is the sequence of the last journal event the stream
+	// passed (sent or filtered out); sentID the last ID the client got.
+	cursor, sentID uint64
+	// dropped counts the events lost to this client so far.
+	dropped uint64
+	buf     []byte
+}
+
+func (s *sseStream) run(ctx context.Context, heartbeat time.Duration) {
+	tick := time.NewTicker(heartbeat)
 	defer tick.Stop()
-	var seq, reported int64
+	batch := make([]entry, 0, sseBatch)
 	for {
+		// A stream that always has events to send still ends when it
+		// should and still beats.
 		select {
 		case <-ctx.Done():
 			return
-		case <-h.Done:
+		case <-s.done:
 			return
 		case <-tick.C:
-			if _, err := fmt.Fprint(w, ": heartbeat\n\n"); err != nil {
+			if !s.heartbeat() {
 				return
 			}
-		case e, ok := <-sub.C:
-			if !ok {
-				return
-			}
-			if !f.Match(e) {
-				continue
-			}
-			if d := sub.Dropped(); d > reported {
-				reported = d
-				if _, err := fmt.Fprintf(w, "event: dropped\ndata: {\"dropped\":%d}\n\n", d); err != nil {
-					return
-				}
-			}
-			b, err := e.Marshal()
-			if err != nil {
-				continue
-			}
-			seq++
-			// JSON has no raw newlines, so the payload is one data line.
-			if _, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", seq, e.Type, b); err != nil {
+		default:
+		}
+		var skipped uint64
+		var wake <-chan struct{}
+		batch, skipped, wake = s.j.read(s.cursor, batch)
+		if skipped > 0 {
+			s.cursor += skipped
+			if !s.reportDropped(skipped) {
 				return
 			}
 		}
-		if err := rc.Flush(); err != nil {
+		if len(batch) == 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.done:
+				return
+			case <-s.j.Done():
+				// Events appended before the journal stopped are sent.
+				if s.j.position() > s.cursor {
+					continue
+				}
+				return
+			case <-tick.C:
+				if !s.heartbeat() {
+					return
+				}
+			case <-wake:
+			}
+			continue
+		}
+		s.buf = s.buf[:0]
+		for i := range batch {
+			e := &batch[i]
+			s.cursor = e.seq
+			if e.lost > 0 {
+				// Lost by the journal itself: reported to every reader,
+				// as they may have been its own.
+				s.appendDropped(uint64(e.lost))
+			}
+			if !s.f.Match(e.key) {
+				continue
+			}
+			s.buf = append(s.buf, "id: "...)
+			s.buf = append(s.buf, s.j.epoch...)
+			s.buf = append(s.buf, '-')
+			s.buf = strconv.AppendUint(s.buf, e.seq, 10)
+			s.buf = append(s.buf, "\nevent: "...)
+			s.buf = append(s.buf, e.typ...)
+			// JSON has no raw newlines, so the payload is one data line.
+			s.buf = append(s.buf, "\ndata: "...)
+			s.buf = append(s.buf, e.data...)
+			s.buf = append(s.buf, "\n\n"...)
+			s.sentID = e.seq
+		}
+		clear(batch) // the entries' data may be evicted meanwhile
+		if len(s.buf) == 0 {
+			continue
+		}
+		if _, err := s.w.Write(s.buf); err != nil {
+			return
+		}
+		if err := s.rc.Flush(); err != nil {
 			return
 		}
 	}
+}
+
+// heartbeat writes the heartbeat comment, after the ID the stream has
+// read up to when it moved past events the client did not want.
+func (s *sseStream) heartbeat() bool {
+	s.buf = s.buf[:0]
+	if s.cursor != s.sentID {
+		s.buf = fmt.Appendf(s.buf, "id: %s\n", ID{Epoch: s.j.epoch, Seq: s.cursor})
+		s.sentID = s.cursor
+	}
+	s.buf = append(s.buf, ": heartbeat\n\n"...)
+	if _, err := s.w.Write(s.buf); err != nil {
+		return false
+	}
+	return s.rc.Flush() == nil
+}
+
+// reportDropped tells the client that n journal events passed before
+// it read them. They are counted whether or not they would have passed
+// its filter: the journal no longer knows.
+func (s *sseStream) reportDropped(n uint64) bool {
+	s.buf = s.buf[:0]
+	s.appendDropped(n)
+	if _, err := s.w.Write(s.buf); err != nil {
+		return false
+	}
+	return s.rc.Flush() == nil
+}
+
+// appendDropped counts n more lost events and queues the report, which
+// carries the stream's total.
+func (s *sseStream) appendDropped(n uint64) {
+	s.dropped += n
+	s.buf = fmt.Appendf(s.buf, "event: dropped\ndata: {\"dropped\":%d}\n\n", s.dropped)
 }
 
 func writeJSONError(w http.ResponseWriter, code int, msg string) {

@@ -24,7 +24,9 @@ type sseClient struct {
 
 func openSSE(t *testing.T, url, tenantID string) *sseClient {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
+	// A stream that never sends what a test waits for fails the test
+	// instead of hanging it.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
 	if tenantID != "" {
@@ -91,12 +93,25 @@ func newServer(t *testing.T, o Options) (*httptest.Server, *events.Memory) {
 	t.Helper()
 	bus := events.NewMemory("test")
 	t.Cleanup(func() { bus.Close() })
-	o.Bus = bus
+	srv, _ := serveBus(t, bus, o, JournalOptions{})
+	return srv, bus
+}
+
+// serveBus serves the SSE endpoint of bus with a journal of its own, as
+// the server wires it.
+func serveBus(t *testing.T, bus events.Bus, o Options, jo JournalOptions) (*httptest.Server, *Journal) {
+	t.Helper()
+	j, err := StartJournal(context.Background(), bus, jo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { j.Close() })
+	o.Bus, o.Journal = bus, j
 	mux := http.NewServeMux()
 	mux.Handle(Path, NewSSE(o))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return srv, bus
+	return srv, j
 }
 
 func TestSSEDeliversTheTenantsFilteredEvents(t *testing.T) {
