@@ -24,6 +24,17 @@ import (
 // With no NATS URL the server uses the in-process bus.
 type Config struct {
 	NATS NATSConfig `yaml:"nats"`
+	// Journal bounds the recent events each server keeps for event stream
+	// clients that reconnect (Last-Event-ID, see docs/events.md).
+	Journal JournalConfig `yaml:"journal"`
+}
+
+// JournalConfig bounds the event journal; 0 takes the default.
+type JournalConfig struct {
+	// MaxEvents is how many events the journal keeps (default 10000).
+	MaxEvents int `yaml:"max_events"`
+	// MaxBytes bounds their size in memory (default 16 MiB).
+	MaxBytes int64 `yaml:"max_bytes"`
 }
 
 // NATSConfig configures the NATS JetStream bus.

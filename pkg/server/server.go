@@ -222,7 +222,10 @@ func New(cfg Config, log *slog.Logger) (_ *Server, err error) {
 	}
 	// The journal subscribes from the start, so that the event stream
 	// can replay to a client that reconnects (docs/events.md).
-	if s.journal, err = stream.StartJournal(s.bg, s.Bus, stream.JournalOptions{Log: log}); err != nil {
+	if jc := cfg.Events.Journal; jc.MaxEvents < 0 || jc.MaxBytes < 0 {
+		return nil, fmt.Errorf("events.journal: max_events %d and max_bytes %d must not be negative (0 takes the default)", jc.MaxEvents, jc.MaxBytes)
+	}
+	if s.journal, err = stream.StartJournal(s.bg, s.Bus, stream.JournalOptions{Log: log, MaxEvents: cfg.Events.Journal.MaxEvents, MaxBytes: cfg.Events.Journal.MaxBytes}); err != nil {
 		return nil, err
 	}
 	s.closers = append(s.closers, s.journal.Close)

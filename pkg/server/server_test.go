@@ -298,6 +298,11 @@ func TestNewCleansUpOnError(t *testing.T) {
 		t.Fatalf("bad auth.enabled: %v", err)
 	}
 	cfg.Auth.Enabled = ""
+	cfg.Events.Journal.MaxBytes = -1
+	if _, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil))); err == nil || !strings.Contains(err.Error(), "events.journal") {
+		t.Fatalf("negative events.journal.max_bytes: %v", err)
+	}
+	cfg.Events.Journal.MaxBytes = 0
 	srv, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatalf("reopen after a failed start: %v", err)
