@@ -103,10 +103,11 @@ type Store struct {
 	// putMu is held shared by every PutChunk while it writes, so that
 	// Close waits for chunk writes already past the closing check
 	// instead of closing their partitions under them.
-	putMu sync.RWMutex
-	stop  chan struct{}
-	bg    sync.WaitGroup
-	lock  *os.File
+	putMu   sync.RWMutex
+	truncMu sync.Mutex // one truncateWAL at a time
+	stop    chan struct{}
+	bg      sync.WaitGroup
+	lock    *os.File
 
 	m storeMetrics
 }
@@ -479,6 +480,10 @@ func (s *Store) rotateWAL() {
 // the active segment number before scanning the heads: a head created
 // after that read can only need that segment or a newer one.
 func (s *Store) truncateWAL() {
+	// Flush and the tick loop both trim; one at a time, or the second
+	// finds the first's segments gone and warns about it.
+	s.truncMu.Lock()
+	defer s.truncMu.Unlock()
 	needed := s.walActive.Load()
 	s.mu.RLock()
 	for _, t := range s.tenants {
