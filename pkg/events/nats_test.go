@@ -67,6 +67,31 @@ func newTestNATS(t *testing.T, url, origin string) *NATS {
 	return bus
 }
 
+// publishStored publishes e and waits until JetStream has stored it,
+// publishing again when the attempt was not acknowledged (failed or
+// dropped: a starved test machine can miss the acknowledgement's
+// deadline): tests of delivery need the event in the stream.
+func publishStored(t *testing.T, bus *NATS, e *Event) {
+	t.Helper()
+	ctx := context.Background()
+	for attempt := 1; ; attempt++ {
+		before := bus.Stats().Acked
+		if err := bus.Publish(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		if err := bus.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		s := bus.Stats()
+		if s.Acked > before {
+			return
+		}
+		if attempt == 5 {
+			t.Fatalf("publishing %s failed %d times: %+v", e.Type, attempt, s)
+		}
+	}
+}
+
 // receive waits for the next event on sub, failing the test after a
 // generous deadline (a safety net, not a speed assertion).
 func receive(t *testing.T, sub *Subscription) *Event {
@@ -170,18 +195,20 @@ func TestNATSDurableSubscriberGetsWhatItMissed(t *testing.T) {
 	sub.Close()
 
 	// Published while nobody listens under that name.
-	_ = pub.Publish(ctx, &Event{Type: WorkspaceCreated, Tenant: "t", Workspace: &Workspace{Name: "two"}})
-	_ = pub.Publish(ctx, &Event{Type: WorkspaceDeleted, Tenant: "t", Workspace: &Workspace{Name: "x"}})
-	_ = pub.Publish(ctx, &Event{Type: WorkspaceCreated, Tenant: "t", Workspace: &Workspace{Name: "three"}})
-	if err := pub.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
+	publishStored(t, pub, &Event{Type: WorkspaceCreated, Tenant: "t", Workspace: &Workspace{Name: "two"}})
+	publishStored(t, pub, &Event{Type: WorkspaceDeleted, Tenant: "t", Workspace: &Workspace{Name: "x"}})
+	publishStored(t, pub, &Event{Type: WorkspaceCreated, Tenant: "t", Workspace: &Workspace{Name: "three"}})
 
 	again, err := subBus.SubscribeDurable(ctx, "audit-test", WorkspaceCreated)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer again.Close()
+	defer func() {
+		if t.Failed() {
+			t.Logf("publisher %+v, subscriber %+v", pub.Stats(), subBus.Stats())
+		}
+	}()
 	got := []string{receive(t, again).Workspace.Name, receive(t, again).Workspace.Name}
 	slices.Sort(got)
 	if !slices.Equal(got, []string{"three", "two"}) {
