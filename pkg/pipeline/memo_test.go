@@ -23,6 +23,10 @@ func TestSeriesMemoMatchesFullPath(t *testing.T) {
 		`count_over_time({job="x"} | pattern "[<level>] <_>: <msg>" [1m])`,
 		`count_over_time({job="x"} | pattern "<a>,<b>;<c>" [1m])`,
 		`count_over_time({job="x"} | pattern "<_> msg=\"<method> <path> (<status>) <latency>\"" [1m])`,
+		// regexp: lines drawn from the first pattern; an optional group
+		// that does not take part sets "" as an empty one does.
+		`count_over_time({job="x"} | regexp "^(?P<ip>\\S+) - - \\[[^]]*\\] \"(?P<method>[A-Z]*) (?P<path>\\S*)(?: (?P<proto>[^\"]*))?\" (?P<status>\\d*)" [1m])`,
+		`bytes_rate({job="x"} |= "HTTP" | regexp "(?P<status>[0-9]{3}) (?P<size>[0-9]*)" [1m])`,
 	}
 	groupings := []*logql.Grouping{
 		nil,
@@ -43,7 +47,7 @@ func TestSeriesMemoMatchesFullPath(t *testing.T) {
 			t.Fatal(err)
 		}
 		ra := expr.(*logql.RangeAggregationExpr)
-		lines := linesLike(t, ra, 12000)
+		lines := linesLike(t, ra, queries[0], 12000)
 		for _, g := range groupings {
 			memo, err := NewSampleExtractorWith(ra, SampleOptions{Grouping: g})
 			if err != nil {
@@ -128,15 +132,23 @@ func TestSeriesMemoLeavesMetadataToFullPath(t *testing.T) {
 	}
 }
 
-// linesLike renders the pattern of ra with random captures (drawn from
+// linesLike renders the pattern of ra (of shape's when ra has none) with
+// random captures (drawn from
 // pieces that hold its literals' bytes, so that literals also turn up
 // early) and random damage: a literal left out, the line cut short.
-func linesLike(t *testing.T, ra *logql.RangeAggregationExpr, n int) [][]byte {
+func linesLike(t *testing.T, ra *logql.RangeAggregationExpr, shape string, n int) [][]byte {
 	var pat string
 	for _, st := range ra.Range.Selector.Stages {
 		if p, ok := st.(*logql.PatternParser); ok {
 			pat = p.Pattern
 		}
+	}
+	if pat == "" {
+		expr, err := logql.ParseExpr(shape)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return linesLike(t, expr.(*logql.RangeAggregationExpr), "", n)
 	}
 	p, err := logql.ParsePattern(pat)
 	if err != nil {

@@ -123,6 +123,8 @@ func BenchmarkSample(b *testing.B) {
 		{"json_count_all_labels", `count_over_time({a="b"} | json | proto="tcp" [1m])`, nil, zeekDNS},
 		{"json_unwrap_rtt", `sum_over_time({a="b"} | json | unwrap rtt | __error__="" [1m])`, []string{"qtype_name"}, zeekDNS},
 		{"logfmt_rate_by_level", `rate({a="b"} | logfmt [1m])`, []string{"level"}, logfmtSynthetic},
+		{"regexp_count_by_method", "count_over_time({a=\"b\"} | regexp `^(?P<ip>\\S+) \\S+ \\S+ \\[[^]]*\\] \"(?P<method>\\S+) (?P<path>\\S+)` [1m])", []string{"method"}, apacheAccess},
+		{"regexp_count_by_host", "count_over_time({a=\"b\"} | regexp `^(?P<ip>\\S+) \\S+ \\S+ \\[[^]]*\\] \"(?P<method>\\S+) (?P<path>\\S+)` [1m])", []string{"host"}, apacheAccess},
 		{"pattern_count_by_status", `count_over_time({a="b"} | pattern "<ip> - - [<_>] \"<method> <path> <_>\" <status> <size> <_>" [1m])`, []string{"status"}, apacheAccess},
 	} {
 		b.Run(c.name, func(b *testing.B) {

@@ -48,9 +48,9 @@ func newRegexpStage(s *logql.RegexpParser, h *hints) (stage, error) {
 }
 
 type regexpInst struct {
-	s     *regexpStage
-	names []*labelName
-	idx   []int
+	s      *regexpStage
+	names  []*labelName
+	wanted bool // some named group is a label the query reads
 }
 
 func (s *regexpStage) instance() stageInstance {
@@ -58,13 +58,16 @@ func (s *regexpStage) instance() stageInstance {
 	for i, n := range s.names {
 		if n != "" {
 			in.names[i] = newLabelName(n, s.hints)
+			in.wanted = in.wanted || in.names[i].want
 		}
 	}
 	return in
 }
 
 func (in *regexpInst) process(st *entryState, _ int64, line []byte) ([]byte, bool) {
-	if in.s.hints.skip() {
+	if !in.wanted || in.s.hints.skip() {
+		// The parser never drops a line: with no label anyone reads it
+		// has nothing to do.
 		return line, true
 	}
 	m := in.s.re.FindSubmatchIndex(line)
@@ -82,6 +85,32 @@ func (in *regexpInst) process(st *entryState, _ int64, line []byte) ([]byte, boo
 		st.setParsed(k, v)
 	}
 	return line, true
+}
+
+// groupKey appends to dst what decides every label process sets on line:
+// the wanted groups' values, each after its length (a group that did not
+// take part sets "", as an empty one does), and nothing when the regexp
+// did not match, which no match can give (there is a length at least).
+func (in *regexpInst) groupKey(dst, line []byte) []byte {
+	if !in.wanted || in.s.hints.skip() {
+		return dst
+	}
+	m := in.s.re.FindSubmatchIndex(line)
+	if m == nil {
+		return dst
+	}
+	for g, k := range in.names {
+		if k == nil || !k.want {
+			continue
+		}
+		var v []byte
+		if a, b := m[2*g], m[2*g+1]; a >= 0 {
+			v = line[a:b]
+		}
+		dst = binary.AppendUvarint(dst, uint64(len(v)))
+		dst = append(dst, v...)
+	}
+	return dst
 }
 
 // patternStage is `| pattern "..."` with Loki's matching rules: the

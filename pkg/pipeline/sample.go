@@ -24,9 +24,10 @@ type SampleExtractor struct {
 	noLabels bool
 
 	countOnly bool
-	// keyed: the stages are line filters and then one pattern parser, so
-	// an entry's series depends only on the line's wanted captures and
-	// extractors remember the series of each capture tuple (see memo).
+	// keyed: the stages are line filters and then one pattern or regexp
+	// parser, so an entry's series depends only on the line's wanted
+	// captures and extractors remember the series of each capture tuple
+	// (see seriesMemo).
 	keyed bool
 }
 
@@ -220,13 +221,13 @@ func (x *SampleExtractor) ForWorkerStream(w *Worker, stream labels.Labels) *Stre
 	sx.stream = sx.grouped()
 	if x.keyed {
 		n := len(w.insts) - 1
-		sx.memo = &seriesMemo{filters: w.insts[:n], parser: w.insts[n].(*patternInst)}
+		sx.memo = &seriesMemo{filters: w.insts[:n], parser: w.insts[n].(keyedParser)}
 	}
 	return sx
 }
 
 // keyedStages reports whether stages are zero or more line filters and
-// then a pattern parser.
+// then a pattern or regexp parser.
 func keyedStages(stages []stage) bool {
 	if len(stages) == 0 {
 		return false
@@ -236,8 +237,20 @@ func keyedStages(stages []stage) bool {
 			return false
 		}
 	}
-	_, ok := stages[len(stages)-1].(*patternStage)
-	return ok
+	switch stages[len(stages)-1].(type) {
+	case *patternStage, *regexpStage:
+		return true
+	}
+	return false
+}
+
+// keyedParser is a parser instance whose labels on a line are decided by
+// a few byte ranges of it: groupKey appends those (with whatever else
+// decides the labels, such as whether the line matched at all), so that
+// equal keys mean equal labels.
+type keyedParser interface {
+	stageInstance
+	groupKey(dst, line []byte) []byte
 }
 
 // seriesMemo remembers the series of each tuple of captured values, for
@@ -248,7 +261,7 @@ func keyedStages(stages []stage) bool {
 // label may come from it.
 type seriesMemo struct {
 	filters []stageInstance
-	parser  *patternInst
+	parser  keyedParser
 	key     []byte
 	last    []byte
 	lastRes *LabelsResult
