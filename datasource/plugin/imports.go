@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strings"
@@ -491,11 +490,8 @@ func (s *importsStream) run(ctx context.Context) error {
 			backoff = importsBackoffMin
 		}
 		s.in.log.Warn("import progress stream disconnected; reconnecting", "workspace", s.q.Workspace, "error", err, "in", backoff)
-		wait := backoff/2 + time.Duration(rand.Int64N(int64(backoff)))
-		select {
-		case <-ctx.Done():
+		if !waitBackoff(ctx, backoff) {
 			return nil
-		case <-time.After(wait):
 		}
 		backoff = min(2*backoff, importsBackoffMax)
 	}

@@ -3,7 +3,6 @@ package plugin
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -88,11 +87,8 @@ func (t *tailer) run(ctx context.Context) error {
 			backoff = tailBackoffMin
 		}
 		t.in.log.Warn("live tail disconnected; reconnecting", "query", t.req.Expr, "error", err, "in", backoff)
-		wait := backoff/2 + time.Duration(rand.Int64N(int64(backoff)))
-		select {
-		case <-ctx.Done():
+		if !waitBackoff(ctx, backoff) {
 			return nil
-		case <-time.After(wait):
 		}
 		backoff = min(2*backoff, tailBackoffMax)
 	}
