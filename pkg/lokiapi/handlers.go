@@ -204,7 +204,7 @@ func (a *API) queryParams(r *http.Request, c *call) (query.Params, logql.Expr, e
 	if err := c.limits.checkRangeInterval(expr); err != nil {
 		return query.Params{}, nil, err
 	}
-	p := query.Params{Tenant: c.tenant, Query: q, Limit: limit, Direction: dir, MaxSeries: c.limits.MaxQuerySeries}
+	p := query.Params{Tenant: c.tenant, Query: q, Limit: limit, Direction: dir, MaxSeries: c.limits.MaxQuerySeries, NoCache: noCache(r.Header)}
 	if p.MaxSeries == 0 {
 		p.MaxSeries = -1 // disabled
 	}
@@ -332,4 +332,18 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		a.log().Error("query failed", "path", r.URL.Path, "err", err)
 		http.Error(w, "internal error: "+err.Error(), http.StatusInternalServerError)
 	}
+}
+
+// noCache reports whether the request asks to bypass the result cache
+// with a Cache-Control no-cache directive, as Loki's query frontend
+// honours it (logcli --nocache sends it).
+func noCache(h http.Header) bool {
+	for _, v := range h.Values("Cache-Control") {
+		for d := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(d), "no-cache") {
+				return true
+			}
+		}
+	}
+	return false
 }

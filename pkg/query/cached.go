@@ -392,7 +392,7 @@ func bucketKey(tenant, normalized string, step, bs int64) string {
 // rest.
 func (rc *ResultCache) exec(ctx context.Context, e *Engine, p Params, expr logql.SampleExpr) (*Result, error) {
 	pl, ok := rc.makePlan(p, expr)
-	if !ok {
+	if !ok || p.NoCache {
 		queriesBypassed.Inc()
 		return e.execMetric(ctx, p, expr)
 	}

@@ -44,6 +44,11 @@ type Params struct {
 	// MaxMetricMemory bounds the bytes a metric query's per-series,
 	// per-step state may take: 0 means DefaultMaxMetricMemory.
 	MaxMetricMemory int64
+	// NoCache runs a metric range query without the result cache, neither
+	// reading nor filling it: Loki's "Cache-Control: no-cache", used to
+	// measure the engine and to rule the cache out when an answer looks
+	// wrong.
+	NoCache bool
 }
 
 // Result is the answer to a query. Type says which field holds it:

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -116,12 +117,23 @@ func startCacheTestServer(t *testing.T, cfg CacheConfig) *cacheTestServer {
 // label string -> values.
 func (s *cacheTestServer) rangeQuery(t *testing.T, q string, start, end time.Time, step time.Duration) map[string][]string {
 	t.Helper()
+	return s.rangeQueryWith(t, nil, q, start, end, step)
+}
+
+// rangeQueryWith is rangeQuery with request headers.
+func (s *cacheTestServer) rangeQueryWith(t *testing.T, h http.Header, q string, start, end time.Time, step time.Duration) map[string][]string {
+	t.Helper()
 	v := url.Values{}
 	v.Set("query", q)
 	v.Set("start", strconv.FormatInt(start.UnixNano(), 10))
 	v.Set("end", strconv.FormatInt(end.UnixNano(), 10))
 	v.Set("step", step.String())
-	resp, err := http.Get(s.url + "/loki/api/v1/query_range?" + v.Encode())
+	req, err := http.NewRequest(http.MethodGet, s.url+"/loki/api/v1/query_range?"+v.Encode(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	maps.Copy(req.Header, h)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,6 +312,62 @@ func TestResultCacheOverHTTP(t *testing.T) {
 	}
 	if got := s.rangeQuery(t, q, start, end, time.Minute); !sameMatrix(got, want) {
 		t.Fatal("after Redis came back the answer differs")
+	}
+}
+
+// TestResultCacheNoCacheHeader: a query sent with "Cache-Control:
+// no-cache" (logcli --nocache) is computed by the engine and counted as a
+// bypass, never answered from the cache, while the same query without the
+// header is.
+func TestResultCacheNoCacheHeader(t *testing.T) {
+	s := startCacheTestServer(t, CacheConfig{MaxBytes: 8 << 20, ClockSkew: time.Millisecond})
+	base := time.Now().Add(-48 * time.Hour).Truncate(time.Hour)
+	var es []chunk.Entry
+	for i := range 3600 {
+		es = append(es, chunk.Entry{Timestamp: base.Add(time.Duration(i) * time.Second).UnixNano(), Line: []byte(fmt.Sprintf("n=%d", i%7))})
+	}
+	recorded := counter(`logsift_cache_writes_recorded_total`)
+	if err := s.st.Append(context.Background(), "fake", []store.Stream{{Labels: labels.New("job", "nocache"), Entries: es}}); err != nil {
+		t.Fatal(err)
+	}
+	waitRecorded(t, recorded)
+	q := `sum by (n) (count_over_time({job="nocache"} | logfmt [5m]))`
+	start, end := base, base.Add(time.Hour)
+	want := s.want(t, q, start, end, time.Minute)
+	if len(want) != 7 {
+		t.Fatalf("the engine found %d series; the data should give 7", len(want))
+	}
+	queries := func() float64 {
+		var n float64
+		for _, r := range []string{"hit", "memo", "partial", "fallback"} {
+			n += counter(`logsift_query_cache_queries_total{result="` + r + `"}`)
+		}
+		return n
+	}
+	// Warm the cache, then check that it answers.
+	for range 2 {
+		s.rangeQuery(t, q, start, end, time.Minute)
+	}
+	before := queries()
+	if got := s.rangeQuery(t, q, start, end, time.Minute); !sameMatrix(got, want) || queries() != before+1 {
+		t.Fatalf("without the header the query should go through the cache (counted %v -> %v)", before, queries())
+	}
+	bypass := `logsift_query_cache_queries_total{result="bypass"}`
+	for _, v := range []string{"no-cache", "max-age=0, No-Cache"} {
+		before, bypassed := queries(), counter(bypass)
+		got := s.rangeQueryWith(t, http.Header{"Cache-Control": {v}}, q, start, end, time.Minute)
+		if !sameMatrix(got, want) {
+			t.Fatalf("Cache-Control: %s: the answer differs from the engine's", v)
+		}
+		if queries() != before || counter(bypass) != bypassed+1 {
+			t.Fatalf("Cache-Control: %s: the query went through the result cache", v)
+		}
+	}
+	// A directive that is not no-cache leaves the cache in use.
+	before = queries()
+	s.rangeQueryWith(t, http.Header{"Cache-Control": {"max-age=60"}}, q, start, end, time.Minute)
+	if queries() != before+1 {
+		t.Fatal("Cache-Control: max-age=60 bypassed the cache")
 	}
 }
 
