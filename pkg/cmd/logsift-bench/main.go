@@ -506,8 +506,11 @@ func benchLogsift(bin, dataDir string, ds *dataset, conc, reps int) (*result, er
 		res.scan = append(res.scan, d)
 		res.scanBytes = bytesProcessed
 	}
-	if res.metric, err = runMetricQueries(max(reps/4, 3), func(q metricQuery) (time.Duration, time.Duration, map[string]float64, error) {
-		return logsiftMetric(base, ds, q)
+	if err := profile(base, "metric", func() (err error) {
+		res.metric, err = runMetricQueries(max(reps/4, 3), func(q metricQuery) (time.Duration, time.Duration, map[string]float64, error) {
+			return logsiftMetric(base, ds, q)
+		})
+		return err
 	}); err != nil {
 		return nil, err
 	}
