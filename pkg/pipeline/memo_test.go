@@ -10,11 +10,28 @@ import (
 	"github.com/logsift/logsift/pkg/logql"
 )
 
+// metadataSets are the structured metadata the memo tests give entries at
+// random: none, a detected level (what most entries carry on a server
+// that detects levels), names that collide with captures and stream
+// labels, and a label only metadata has.
+var metadataSets = []labels.Labels{
+	nil,
+	nil,
+	labels.New("detected_level", "info"),
+	labels.New("detected_level", "info"),
+	labels.New("detected_level", "error"),
+	labels.New("status", "from-metadata"),
+	labels.New("level", "warn"),
+	labels.New("detected_level", "info", "trace", "abc"),
+	labels.New("method", "PUT", "path", "/m"),
+}
+
 // The series memo of keyed extractors (line filters, then a pattern) must
 // give every entry the value and series the full path gives. Each case
-// runs twice over the same random lines, once with the memo and once
-// without, on streams whose labels collide with the captures or not, and
-// under groupings by captures, by stream labels, without, and none.
+// runs twice over the same random lines and metadata, once with the memo
+// and once without, on streams whose labels collide with the captures or
+// not, and under groupings by captures, by stream labels, by metadata,
+// without, and none.
 func TestSeriesMemoMatchesFullPath(t *testing.T) {
 	queries := []string{
 		`count_over_time({job="x"} | pattern "<ip> - - [<_>] \"<method> <path> <_>\" <status> <size> <_>" [1m])`,
@@ -36,6 +53,8 @@ func TestSeriesMemoMatchesFullPath(t *testing.T) {
 		{Labels: []string{"host", "level"}},
 		{Labels: []string{"status_extracted", "status"}},
 		{Without: true, Labels: []string{"path", "ip"}},
+		{Labels: []string{"detected_level", "status"}},
+		{Without: true, Labels: []string{"detected_level"}},
 	}
 	streams := []labels.Labels{
 		labels.New("job", "x", "host", "web-1"),
@@ -68,9 +87,11 @@ func TestSeriesMemoMatchesFullPath(t *testing.T) {
 					t.Fatal("the unkeyed extractor has a memo")
 				}
 				distinct := map[uint64]bool{}
+				r := rand.New(rand.NewPCG(3, 4))
 				for _, line := range lines {
-					mv, ml, mok := mx.Process(0, line, nil)
-					fv, fl, fok := fx.Process(0, line, nil)
+					md := metadataSets[r.IntN(len(metadataSets))]
+					mv, ml, mok := mx.Process(0, line, md)
+					fv, fl, fok := fx.Process(0, line, md)
 					if mok != fok || mv != fv {
 						t.Fatalf("%s by %v on %q: memo (%v, %v), full path (%v, %v)", q, g, line, mv, mok, fv, fok)
 					}
@@ -78,7 +99,7 @@ func TestSeriesMemoMatchesFullPath(t *testing.T) {
 						continue
 					}
 					if ml.Hash != fl.Hash || !ml.Labels.Equal(fl.Labels) || ml.Err != fl.Err {
-						t.Fatalf("%s by %v on stream %s, line %q: memo series %s, full path %s", q, g, stream, line, ml.Labels, fl.Labels)
+						t.Fatalf("%s by %v on stream %s, line %q, metadata %s: memo series %s, full path %s", q, g, stream, line, md, ml.Labels, fl.Labels)
 					}
 					distinct[fl.Hash] = true
 				}
@@ -108,9 +129,10 @@ func onlyAbsent(q string, g *logql.Grouping) bool {
 	return true
 }
 
-// Entries with structured metadata take the full path: a grouping label
-// may come from the metadata, which the memo's key does not hold.
-func TestSeriesMemoLeavesMetadataToFullPath(t *testing.T) {
+// An entry's structured metadata is part of the memo's key: the same line
+// with and without a metadata label the grouping keeps falls in two
+// series, in either order.
+func TestSeriesMemoKeysMetadata(t *testing.T) {
 	expr, err := logql.ParseExpr(`count_over_time({job="x"} | pattern "<method> <path>" [1m])`)
 	if err != nil {
 		t.Fatal(err)
@@ -129,6 +151,60 @@ func TestSeriesMemoLeavesMetadataToFullPath(t *testing.T) {
 	}
 	if plain.Labels.Get("trace") != "" || again.Labels.Get("trace") != "" || plain.Labels.Get("method") != "GET" {
 		t.Fatalf("plain entries: %s then %s", plain.Labels, again.Labels)
+	}
+	_, other, _ := sx.Process(0, line, labels.New("trace", "abd"))
+	if got := other.Labels.Get("trace"); got != "abd" {
+		t.Fatalf("second metadata value: %s", other.Labels)
+	}
+}
+
+// Line filters alone: an entry with metadata gets the series the full
+// path gives it, through a memo keyed by the metadata alone.
+func TestSeriesMemoLineFiltersWithMetadata(t *testing.T) {
+	lines := [][]byte{[]byte("GET /a"), []byte("POST /b"), []byte("GET /c level=x"), []byte("")}
+	for _, q := range []string{
+		`count_over_time({job="x"} |= "GET" [1m])`,
+		`bytes_over_time({job="x"} != "POST" |~ "/[ab]" [1m])`,
+	} {
+		expr, err := logql.ParseExpr(q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range []*logql.Grouping{nil, {Labels: []string{"detected_level"}}, {Labels: []string{"host"}}, {Without: true, Labels: []string{"trace"}}} {
+			x, err := NewSampleExtractorWith(expr.(*logql.RangeAggregationExpr), SampleOptions{Grouping: g})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, stream := range []labels.Labels{labels.New("job", "x", "host", "h"), labels.New("job", "x", "level", "info")} {
+				mx, fx := x.ForStream(stream), x.ForStream(stream)
+				if mx.memo == nil || mx.memo.parser != nil {
+					t.Fatalf("%s: line filters alone should get a memo without a parser", q)
+				}
+				fx.memo = nil
+				r := rand.New(rand.NewPCG(5, 6))
+				withMeta := 0
+				for range 3000 {
+					line, md := lines[r.IntN(len(lines))], metadataSets[r.IntN(len(metadataSets))]
+					mv, ml, mok := mx.Process(0, line, md)
+					fv, fl, fok := fx.Process(0, line, md)
+					if mok != fok || mv != fv {
+						t.Fatalf("%s by %v on %q %s: memo (%v, %v), full path (%v, %v)", q, g, line, md, mv, mok, fv, fok)
+					}
+					if !fok {
+						continue
+					}
+					if ml.Hash != fl.Hash || !ml.Labels.Equal(fl.Labels) {
+						t.Fatalf("%s by %v on %q %s: memo series %s, full path %s", q, g, line, md, ml.Labels, fl.Labels)
+					}
+					if len(md) > 0 {
+						withMeta++
+					}
+				}
+				if withMeta == 0 {
+					t.Fatal("no kept entry had metadata; the memo was not tested")
+				}
+			}
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"encoding/binary"
 	"fmt"
 	"slices"
 
@@ -26,8 +27,8 @@ type SampleExtractor struct {
 	countOnly bool
 	// keyed: the stages are line filters and then one pattern or regexp
 	// parser, so an entry's series depends only on the line's wanted
-	// captures and extractors remember the series of each capture tuple
-	// (see seriesMemo).
+	// captures and its structured metadata, and extractors remember the
+	// series of each such tuple (see seriesMemo).
 	keyed bool
 }
 
@@ -219,9 +220,14 @@ func (x *SampleExtractor) ForWorkerStream(w *Worker, stream labels.Labels) *Stre
 	st.reset()
 	w.bind(sx.sp.base)
 	sx.stream = sx.grouped()
-	if x.keyed {
+	switch {
+	case x.keyed:
 		n := len(w.insts) - 1
 		sx.memo = &seriesMemo{filters: w.insts[:n], parser: w.insts[n].(keyedParser)}
+	case x.unwrap == nil && x.p.filter != nil:
+		// Line filters alone: the series of a kept entry is a function
+		// of its metadata (none: the stream's).
+		sx.memo = &seriesMemo{}
 	}
 	return sx
 }
@@ -253,15 +259,18 @@ type keyedParser interface {
 	groupKey(dst, line []byte) []byte
 }
 
-// seriesMemo remembers the series of each tuple of captured values, for
-// extractors whose series is a function of that tuple alone (keyed): most
-// lines then cost a match and a comparison with the previous line's
-// values, instead of setting labels, grouping and looking the set up.
-// Entries with structured metadata take the full path, since a grouping
-// label may come from it.
+// seriesMemo remembers the series of each tuple of structured metadata
+// and captured values, for extractors whose series is a function of that
+// tuple alone (keyed, or line filters only): most lines then cost a match
+// and a comparison with the previous line's tuple, instead of setting
+// labels, grouping and looking the set up. The metadata is part of the
+// key because a grouping label may come from it, and a capture that
+// collides with a metadata name is renamed; servers that detect levels
+// give nearly every entry a detected_level, so leaving such entries to
+// the full path would leave the memo nearly unused.
 type seriesMemo struct {
 	filters []stageInstance
-	parser  keyedParser
+	parser  keyedParser // nil for line filters only
 	key     []byte
 	last    []byte
 	lastRes *LabelsResult
@@ -292,14 +301,24 @@ func (sx *StreamSampleExtractor) StreamLabels() *LabelsResult { return sx.stream
 func (sx *StreamSampleExtractor) Process(ts int64, line []byte, metadata labels.Labels) (float64, *LabelsResult, bool) {
 	x := sx.x
 	w := sx.sp.w
-	if x.unwrap == nil && x.p.filter != nil && len(metadata) == 0 {
+	if x.unwrap == nil && x.p.filter != nil {
 		if !x.p.filter.Match(line) {
 			return 0, nil, false
 		}
-		return x.lineValue(line), sx.stream, true
+		if len(metadata) == 0 {
+			return x.lineValue(line), sx.stream, true
+		}
+		if m := sx.memo; m != nil {
+			return sx.remember(m, ts, line, metadata)
+		}
 	}
-	if m := sx.memo; m != nil && len(metadata) == 0 {
-		return sx.processKeyed(m, ts, line)
+	if m := sx.memo; m != nil && m.parser != nil {
+		for _, f := range m.filters {
+			if _, ok := f.process(nil, ts, line); !ok {
+				return 0, nil, false
+			}
+		}
+		return sx.remember(m, ts, line, metadata)
 	}
 	out, ok := sx.sp.run(ts, line, metadata)
 	if !ok {
@@ -324,13 +343,21 @@ func (sx *StreamSampleExtractor) Process(ts int64, line []byte, metadata labels.
 	return v, sx.grouped(), true
 }
 
-func (sx *StreamSampleExtractor) processKeyed(m *seriesMemo, ts int64, line []byte) (float64, *LabelsResult, bool) {
-	for _, f := range m.filters {
-		if _, ok := f.process(nil, ts, line); !ok {
-			return 0, nil, false
-		}
+// remember returns the series of an entry that passed the line filters,
+// from the memo when its tuple was seen before.
+func (sx *StreamSampleExtractor) remember(m *seriesMemo, ts int64, line []byte, metadata labels.Labels) (float64, *LabelsResult, bool) {
+	// The metadata goes first, with its count and lengths, so that the
+	// key parses one way only whatever the captures hold.
+	m.key = binary.AppendUvarint(m.key[:0], uint64(len(metadata)))
+	for _, l := range metadata {
+		m.key = binary.AppendUvarint(m.key, uint64(len(l.Name)))
+		m.key = append(m.key, l.Name...)
+		m.key = binary.AppendUvarint(m.key, uint64(len(l.Value)))
+		m.key = append(m.key, l.Value...)
 	}
-	m.key = m.parser.groupKey(m.key[:0], line)
+	if m.parser != nil {
+		m.key = m.parser.groupKey(m.key, line)
+	}
 	if m.lastRes != nil && string(m.key) == string(m.last) {
 		return sx.x.lineValue(line), m.lastRes, true
 	}
@@ -338,7 +365,7 @@ func (sx *StreamSampleExtractor) processKeyed(m *seriesMemo, ts int64, line []by
 	if r == nil {
 		// The full path, whose result is shared: remembering the pointer
 		// keeps the series the same as without the memo.
-		if _, ok := sx.sp.run(ts, line, nil); !ok {
+		if _, ok := sx.sp.run(ts, line, metadata); !ok {
 			return 0, nil, false
 		}
 		r = sx.grouped()
