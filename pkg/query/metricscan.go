@@ -61,10 +61,16 @@ type rangeScan struct {
 	// structured metadata, so the fast path need not look at it.
 	metaFree []bool
 	overlaps [][]tspan // per stream: where its sources overlap
-	plan     *scanPlan // nil without needles
-	dd       *dedupSet
-	opts     rangeOptions
-	budget   *memBudget
+	// shared[i] holds the timestamps inside overlaps[i] that two sources
+	// of stream i hold (collide.go); only entries with those can be
+	// duplicates across sources. With sharedKnown[i] false (too many
+	// entries to look) every entry inside the overlaps is checked.
+	shared      [][]int64
+	sharedKnown []bool
+	plan        *scanPlan // nil without needles
+	dd          *dedupSet
+	opts        rangeOptions
+	budget      *memBudget
 }
 
 // tspan is an inclusive time range.
@@ -186,6 +192,9 @@ func (rs *rangeScan) run(ctx context.Context) ([]*seriesSet, error) {
 	}
 	if rs.dedup {
 		rs.dd = newDedupSet(rs.budget)
+		if err := rs.findShared(ctx, sources); err != nil {
+			return nil, err
+		}
 	}
 	slices.SortFunc(sources, func(a, b source) int { return cmpInt64(a.minT, b.minT) })
 
@@ -486,8 +495,11 @@ func (w *scanWorker) process(sx *pipeline.StreamSampleExtractor, stream int, e *
 }
 
 func (w *scanWorker) duplicate(stream int, e *chunk.Entry) bool {
-	if sp := w.rs.overlaps[stream]; len(sp) > 0 && inSpans(sp, e.Timestamp) {
-		return w.rs.dd.seen(dedupKey{group: w.rs.streams[stream].Hash, ts: e.Timestamp, line: hashChunkEntry(e)})
+	rs := w.rs
+	if sp := rs.overlaps[stream]; len(sp) > 0 && (!rs.sharedKnown[stream] || len(rs.shared[stream]) > 0) && inSpans(sp, e.Timestamp) {
+		if _, shared := slices.BinarySearch(rs.shared[stream], e.Timestamp); shared || !rs.sharedKnown[stream] {
+			return rs.dd.seen(dedupKey{group: rs.streams[stream].Hash, ts: e.Timestamp, line: hashChunkEntry(e)})
+		}
 	}
 	return w.run.dup(e)
 }

@@ -1,0 +1,239 @@
+package query
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/logsift/logsift/pkg/store"
+)
+
+// Duplicates across the sources of a stream (an entry stored twice after a
+// client resent it) have equal timestamps. Where two sources overlap in
+// time, the scan used to put every entry into a query-wide set to find
+// them, which cost a hash and a map insert per entry: a quarter of a
+// pattern query over data pushed by concurrent clients, whose chunks of
+// one stream overlap by minutes. Instead, before the scan, the timestamps
+// of each overlapping source inside the overlap are read (the small
+// timestamp sections of the blocks there, not the lines) and merged; only
+// entries whose timestamp two sources share go through the set, and that
+// is usually none.
+
+// maxCollideTimestamps bounds the timestamps read for one stream: past
+// it, the stream keeps the set for every entry in its overlaps rather
+// than holding them all.
+var maxCollideTimestamps = 4 << 20 // a variable for the tests
+
+// sharedTimestamps returns the timestamps within spans that two or more of
+// srcs hold, sorted, and ok=false when the stream has too many entries in
+// its overlaps to look (see maxCollideTimestamps).
+func (rs *rangeScan) sharedTimestamps(ctx context.Context, srcs []source, spans []tspan, b *collideBuffers) (shared []int64, ok bool, err error) {
+	var lists [][]int64
+	total := 0
+	for i := range srcs {
+		src := &srcs[i]
+		if !overlapsSpans(spans, src.minT, src.maxT) {
+			continue
+		}
+		var ts []int64
+		if src.head != nil {
+			for k := range src.head {
+				if t := src.head[k].Timestamp; inSpans(spans, t) {
+					ts = append(ts, t)
+				}
+			}
+		} else {
+			var within bool
+			if ts, within, err = rs.chunkTimestamps(ctx, src.ref, spans, b, maxCollideTimestamps-total); err != nil || !within {
+				return nil, false, err
+			}
+		}
+		total += len(ts)
+		if total > maxCollideTimestamps {
+			return nil, false, nil
+		}
+		lists = append(lists, ts)
+	}
+	return sharedIn(lists), true, nil
+}
+
+// collideBuffers are one goroutine's reusable buffers for reading
+// timestamp sections.
+type collideBuffers struct {
+	hdr, sec []byte
+	ts       []int64
+}
+
+// chunkTimestamps returns the timestamps of ref's entries inside spans,
+// rising, reading only the header and the timestamp sections of the
+// blocks that touch a span; within is false when the blocks hold more
+// than limit entries.
+func (rs *rangeScan) chunkTimestamps(ctx context.Context, ref *store.ChunkRef, spans []tspan, b *collideBuffers, limit int) (ts []int64, within bool, err error) {
+	st := rs.ev.e.Store
+	h, hdr, err := st.ReadHeader(*ref, b.hdr)
+	b.hdr = hdr
+	if err != nil {
+		return nil, false, fmt.Errorf("query: %w", err)
+	}
+	blocks := h.Meta().Blocks
+	n := 0
+	for i := range blocks {
+		if overlapsSpans(spans, blocks[i].MinTime, blocks[i].MaxTime) {
+			n += blocks[i].Entries
+		}
+	}
+	if n > limit {
+		return nil, false, nil
+	}
+	out := make([]int64, 0, n)
+	for i := range blocks {
+		if !overlapsSpans(spans, blocks[i].MinTime, blocks[i].MaxTime) {
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, false, err
+		}
+		off, size, err := h.TimestampSection(i)
+		if err != nil {
+			return nil, false, fmt.Errorf("query: chunk %x: %w", ref.ID[:8], err)
+		}
+		if b.sec, err = st.ReadSection(*ref, off, size, b.sec); err != nil {
+			return nil, false, fmt.Errorf("query: %w", err)
+		}
+		if b.ts, err = h.BlockTimestamps(i, b.sec, b.ts[:0]); err != nil {
+			return nil, false, fmt.Errorf("query: chunk %x: %w", ref.ID[:8], err)
+		}
+		for _, t := range b.ts {
+			if inSpans(spans, t) {
+				out = append(out, t)
+			}
+		}
+	}
+	return out, true, nil
+}
+
+// overlapsSpans reports whether [lo, hi] meets one of the sorted,
+// disjoint spans.
+func overlapsSpans(sp []tspan, lo, hi int64) bool {
+	i, _ := slices.BinarySearchFunc(sp, lo, func(s tspan, t int64) int { return cmpInt64(s.hi, t) })
+	return i < len(sp) && sp[i].lo <= hi
+}
+
+// sharedIn returns the values that two or more of the rising lists hold,
+// rising. A value repeated within one list only is not shared: repeats
+// within a source are the scan's own business (dupRun). The lists are
+// merged through a heap of their heads, n log k for n values in k lists.
+func sharedIn(lists [][]int64) []int64 {
+	h := make([]cursor, 0, len(lists))
+	for _, l := range lists {
+		if len(l) > 0 {
+			h = append(h, cursor{l})
+		}
+	}
+	for i := len(h)/2 - 1; i >= 0; i-- {
+		siftDown(h, i)
+	}
+	var out []int64
+	for len(h) > 0 {
+		v := h[0].l[0]
+		holders := 0
+		for len(h) > 0 && h[0].l[0] == v {
+			holders++
+			c := &h[0]
+			for len(c.l) > 0 && c.l[0] == v {
+				c.l = c.l[1:]
+			}
+			if len(c.l) == 0 {
+				h[0] = h[len(h)-1]
+				h = h[:len(h)-1]
+			}
+			if len(h) > 0 {
+				siftDown(h, 0)
+			}
+		}
+		if holders > 1 {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// cursor is the unread rest of one rising list.
+type cursor struct{ l []int64 }
+
+// siftDown restores the min-heap order of h (by each cursor's head) below i.
+func siftDown(h []cursor, i int) {
+	for {
+		m := i
+		if l := 2*i + 1; l < len(h) && h[l].l[0] < h[m].l[0] {
+			m = l
+		}
+		if r := 2*i + 2; r < len(h) && h[r].l[0] < h[m].l[0] {
+			m = r
+		}
+		if m == i {
+			return
+		}
+		h[i], h[m] = h[m], h[i]
+		i = m
+	}
+}
+
+// findShared fills rs.shared and rs.sharedKnown for the streams whose
+// sources overlap, on every core. sources are grouped by stream, in the
+// order run appended them.
+func (rs *rangeScan) findShared(ctx context.Context, sources []source) error {
+	rs.shared = make([][]int64, len(rs.streams))
+	rs.sharedKnown = make([]bool, len(rs.streams))
+	var todo [][]source
+	for lo := 0; lo < len(sources); {
+		hi := lo
+		for hi < len(sources) && sources[hi].stream == sources[lo].stream {
+			hi++
+		}
+		if len(rs.overlaps[sources[lo].stream]) > 0 {
+			todo = append(todo, sources[lo:hi])
+		}
+		lo = hi
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	var (
+		next  atomic.Int64
+		wg    sync.WaitGroup
+		errMu sync.Mutex
+		first error
+	)
+	for range min(rs.ev.par, len(todo)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var b collideBuffers
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(todo) || ctx.Err() != nil {
+					return
+				}
+				srcs := todo[i]
+				stream := srcs[0].stream
+				shared, ok, err := rs.sharedTimestamps(ctx, srcs, rs.overlaps[stream], &b)
+				if err != nil {
+					errMu.Lock()
+					first = cmp.Or(first, err)
+					errMu.Unlock()
+					return
+				}
+				rs.shared[stream], rs.sharedKnown[stream] = shared, ok
+			}
+		}()
+	}
+	wg.Wait()
+	if first != nil {
+		return first
+	}
+	return ctx.Err()
+}

@@ -1,0 +1,167 @@
+package query
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/logsift/logsift/pkg/chunk"
+	"github.com/logsift/logsift/pkg/labels"
+	"github.com/logsift/logsift/pkg/store"
+)
+
+func TestSharedIn(t *testing.T) {
+	for _, c := range []struct {
+		lists [][]int64
+		want  []int64
+	}{
+		{nil, nil},
+		{[][]int64{{1, 2, 3}}, nil},
+		{[][]int64{{1, 1, 2, 2}}, nil}, // repeats within one list are not shared
+		{[][]int64{{1, 2, 3}, {3, 4}}, []int64{3}},
+		{[][]int64{{1, 5, 5, 9}, {}, {5, 6, 9}, {0, 9, 10}}, []int64{5, 9}},
+		{[][]int64{{2, 4, 6}, {1, 3, 5}}, nil},
+		{[][]int64{{7, 7}, {7}, {7, 7, 7}}, []int64{7}},
+	} {
+		if got := sharedIn(c.lists); !slices.Equal(got, c.want) {
+			t.Errorf("sharedIn(%v) = %v, want %v", c.lists, got, c.want)
+		}
+	}
+	// Against brute force on random lists.
+	r := rand.New(rand.NewPCG(7, 8))
+	for range 200 {
+		var lists [][]int64
+		holders := map[int64]map[int]bool{}
+		for k := range 1 + r.IntN(6) {
+			var l []int64
+			for range r.IntN(40) {
+				l = append(l, int64(r.IntN(60)))
+			}
+			slices.Sort(l)
+			for _, v := range l {
+				if holders[v] == nil {
+					holders[v] = map[int]bool{}
+				}
+				holders[v][k] = true
+			}
+			lists = append(lists, l)
+		}
+		var want []int64
+		for v, h := range holders {
+			if len(h) > 1 {
+				want = append(want, v)
+			}
+		}
+		slices.Sort(want)
+		if got := sharedIn(lists); !slices.Equal(got, want) {
+			t.Fatalf("sharedIn(%v) = %v, want %v", lists, got, want)
+		}
+	}
+}
+
+// TestDuplicatesAcrossOverlappingSources: pushes that arrive out of order
+// (as from concurrent clients) leave chunks of one stream that overlap in
+// time, and a client that resends after a lost acknowledgement stores
+// entries twice, in another chunk or in the head. Whatever the layout,
+// a metric query with a pipeline counts each distinct entry once per
+// window, and entries that only share a timestamp (different lines) are
+// all counted. It runs with the shared-timestamp pre-pass and with its
+// bound forced to zero (every entry in the overlaps goes through the set).
+func TestDuplicatesAcrossOverlappingSources(t *testing.T) {
+	for _, bound := range []int{maxCollideTimestamps, 0} {
+		t.Run(fmt.Sprintf("bound=%d", bound), func(t *testing.T) {
+			defer func(old int) { maxCollideTimestamps = old }(maxCollideTimestamps)
+			maxCollideTimestamps = bound
+			st, err := store.Open(t.TempDir(), store.Options{TargetChunkSize: 16 << 10, Chunk: chunk.Options{BlockSize: 4 << 10}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close(context.Background())
+			ctx := context.Background()
+			r := rand.New(rand.NewPCG(9, 10))
+			type key struct {
+				stream int
+				ts     int64
+				line   string
+			}
+			distinct := map[key]bool{}
+			streams := []labels.Labels{labels.New("job", "d", "host", "a"), labels.New("job", "d", "host", "b")}
+			var sent [][]chunk.Entry // per push, for resends
+			var sentStream []int
+			for push := range 120 {
+				si := r.IntN(len(streams))
+				var es []chunk.Entry
+				if push > 10 && r.IntN(5) == 0 {
+					// A resend of an earlier push, whole.
+					k := r.IntN(len(sent))
+					es, si = slices.Clone(sent[k]), sentStream[k]
+				} else {
+					// Out of order: each push starts a little before the
+					// previous one ended.
+					base := float64(push)*20 - float64(r.IntN(30))
+					for i := range 40 + r.IntN(40) {
+						sec := base + float64(i)*0.5
+						line := fmt.Sprintf("GET /p/%d status=%d", r.IntN(50), 200+r.IntN(3))
+						es = append(es, entry(sec, line))
+						if r.IntN(8) == 0 { // same timestamp, another line
+							es = append(es, entry(sec, line+" again"))
+						}
+					}
+				}
+				for _, e := range es {
+					distinct[key{si, e.Timestamp, string(e.Line)}] = true
+				}
+				sent, sentStream = append(sent, es), append(sentStream, si)
+				if err := st.Append(ctx, "t", []store.Stream{{Labels: streams[si], Entries: es}}); err != nil {
+					t.Fatal(err)
+				}
+				if push%30 == 29 {
+					if err := st.Flush(ctx); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			eng := &Engine{Store: st}
+			const step = 5 * time.Minute
+			res := rangeQuery(t, eng, `sum by (host) (count_over_time({job="d"} |= "GET" [5m]))`, 0, 2700, step)
+			want := map[string]map[int64]float64{}
+			for k := range distinct {
+				host := streams[k.stream].Get("host")
+				if want[host] == nil {
+					want[host] = map[int64]float64{}
+				}
+				// The window (t-5m, t] of the first step t at or after ts.
+				off := time.Duration(k.ts - at(0).UnixNano())
+				n := (off + step - 1) / step
+				want[host][ms(0)+int64(n*step/time.Millisecond)]++
+			}
+			if len(res.Matrix) != len(streams) {
+				t.Fatalf("%d series, want %d", len(res.Matrix), len(streams))
+			}
+			dups := res.Stats.Duplicates
+			for _, s := range res.Matrix {
+				host := s.Labels.Get("host")
+				got := map[int64]float64{}
+				for _, p := range s.Points {
+					got[p.T] = p.V
+				}
+				for ts, v := range want[host] {
+					if got[ts] != v {
+						t.Errorf("host %s at %d: %v, want %v", host, ts, got[ts], v)
+					}
+				}
+				for ts, v := range got {
+					if want[host][ts] != v {
+						t.Errorf("host %s at %d: %v, want %v", host, ts, v, want[host][ts])
+					}
+				}
+			}
+			if dups == 0 {
+				t.Fatal("no duplicates dropped: the resends test nothing")
+			}
+		})
+	}
+}
