@@ -1,6 +1,6 @@
 // Workspaces and domain events over gRPC: the workspace service (named
-// collections of sources with their import runs) and the live event stream
-// the Grafana plugin uses to show import progress. See docs/workspaces.md
+// collections of sources with their import runs) and the event stream (live,
+// with resume after a reconnect) that shows import progress. See docs/workspaces.md
 // and docs/events.md. The tenant comes from the request metadata
 // "x-scope-orgid", as in Loki's HTTP API. Times are Unix nanoseconds (0:
 // not set).
@@ -82,6 +82,67 @@ func (x RunStatus) Number() protoreflect.EnumNumber {
 // Deprecated: Use RunStatus.Descriptor instead.
 func (RunStatus) EnumDescriptor() ([]byte, []int) {
 	return file_workspace_proto_rawDescGZIP(), []int{0}
+}
+
+// ResetReason says why a stream could not resume.
+type ResetReason int32
+
+const (
+	ResetReason_RESET_REASON_UNSPECIFIED ResetReason = 0
+	// The ID is of another journal: the server restarted, or it is another
+	// server.
+	ResetReason_RESET_REASON_EPOCH ResetReason = 1
+	// The journal no longer holds the events after the ID.
+	ResetReason_RESET_REASON_EXPIRED ResetReason = 2
+	// The ID is beyond the newest event.
+	ResetReason_RESET_REASON_AHEAD ResetReason = 3
+	// The text is not an event ID.
+	ResetReason_RESET_REASON_INVALID ResetReason = 4
+)
+
+// Enum value maps for ResetReason.
+var (
+	ResetReason_name = map[int32]string{
+		0: "RESET_REASON_UNSPECIFIED",
+		1: "RESET_REASON_EPOCH",
+		2: "RESET_REASON_EXPIRED",
+		3: "RESET_REASON_AHEAD",
+		4: "RESET_REASON_INVALID",
+	}
+	ResetReason_value = map[string]int32{
+		"RESET_REASON_UNSPECIFIED": 0,
+		"RESET_REASON_EPOCH":       1,
+		"RESET_REASON_EXPIRED":     2,
+		"RESET_REASON_AHEAD":       3,
+		"RESET_REASON_INVALID":     4,
+	}
+)
+
+func (x ResetReason) Enum() *ResetReason {
+	p := new(ResetReason)
+	*p = x
+	return p
+}
+
+func (x ResetReason) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (ResetReason) Descriptor() protoreflect.EnumDescriptor {
+	return file_workspace_proto_enumTypes[1].Descriptor()
+}
+
+func (ResetReason) Type() protoreflect.EnumType {
+	return &file_workspace_proto_enumTypes[1]
+}
+
+func (x ResetReason) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use ResetReason.Descriptor instead.
+func (ResetReason) EnumDescriptor() ([]byte, []int) {
+	return file_workspace_proto_rawDescGZIP(), []int{1}
 }
 
 type Workspace struct {
@@ -1165,7 +1226,14 @@ type SubscribeRequest struct {
 	// types are event types ("import.progress"); empty means all.
 	Types []string `protobuf:"bytes,1,rep,name=types,proto3" json:"types,omitempty"`
 	// workspace limits the stream to one workspace's events.
-	Workspace     string `protobuf:"bytes,2,opt,name=workspace,proto3" json:"workspace,omitempty"`
+	Workspace string `protobuf:"bytes,2,opt,name=workspace,proto3" json:"workspace,omitempty"`
+	// after is the id of the last message the client received (Event.id, or
+	// the "logsift-event-id" header of a stream that sent none), as the SSE
+	// Last-Event-ID: the stream first sends every retained event after it
+	// that passes the filter, in order, then live ones, none twice. An ID the
+	// server cannot resume from gets a reset message first. Empty: live
+	// events from now on.
+	After         string `protobuf:"bytes,3,opt,name=after,proto3" json:"after,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1214,6 +1282,15 @@ func (x *SubscribeRequest) GetWorkspace() string {
 	return ""
 }
 
+func (x *SubscribeRequest) GetAfter() string {
+	if x != nil {
+		return x.After
+	}
+	return ""
+}
+
+// Event is a domain event, or a message about the stream itself
+// (stream_reset, stream_position), whose type is empty.
 type Event struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	Type         string                 `protobuf:"bytes,1,opt,name=type,proto3" json:"type,omitempty"`
@@ -1221,8 +1298,17 @@ type Event struct {
 	Tenant       string                 `protobuf:"bytes,3,opt,name=tenant,proto3" json:"tenant,omitempty"`
 	Origin       string                 `protobuf:"bytes,4,opt,name=origin,proto3" json:"origin,omitempty"`
 	Actor        string                 `protobuf:"bytes,5,opt,name=actor,proto3" json:"actor,omitempty"`
-	// dropped is the number of events this subscription lost so far.
+	// dropped is the number of events this stream lost so far: the journal
+	// evicted them before the client read them, or the journal itself lost
+	// them. They are counted whatever the filter would have said of them
+	// (the journal no longer knows them); a client that sees it grow
+	// re-reads the state it follows.
 	Dropped int64 `protobuf:"varint,6,opt,name=dropped,proto3" json:"dropped,omitempty"`
+	// id is the stream's position after this message, "<epoch>-<sequence>"
+	// as the SSE id: the event's journal ID, or for stream_reset and
+	// stream_position the position the stream goes on from. A client keeps the last one and
+	// sends it as SubscribeRequest.after when it reconnects.
+	Id string `protobuf:"bytes,7,opt,name=id,proto3" json:"id,omitempty"`
 	// Types that are valid to be assigned to Payload:
 	//
 	//	*Event_Search
@@ -1230,6 +1316,8 @@ type Event struct {
 	//	*Event_Cache
 	//	*Event_Workspace
 	//	*Event_Range
+	//	*Event_StreamReset
+	//	*Event_StreamPosition
 	Payload       isEvent_Payload `protobuf_oneof:"payload"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1307,6 +1395,13 @@ func (x *Event) GetDropped() int64 {
 	return 0
 }
 
+func (x *Event) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
 func (x *Event) GetPayload() isEvent_Payload {
 	if x != nil {
 		return x.Payload
@@ -1359,6 +1454,24 @@ func (x *Event) GetRange() *RangeEvent {
 	return nil
 }
 
+func (x *Event) GetStreamReset() *StreamReset {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_StreamReset); ok {
+			return x.StreamReset
+		}
+	}
+	return nil
+}
+
+func (x *Event) GetStreamPosition() *StreamPosition {
+	if x != nil {
+		if x, ok := x.Payload.(*Event_StreamPosition); ok {
+			return x.StreamPosition
+		}
+	}
+	return nil
+}
+
 type isEvent_Payload interface {
 	isEvent_Payload()
 }
@@ -1383,6 +1496,21 @@ type Event_Range struct {
 	Range *RangeEvent `protobuf:"bytes,14,opt,name=range,proto3,oneof"`
 }
 
+type Event_StreamReset struct {
+	// stream_reset: the stream could not resume after
+	// SubscribeRequest.after and goes on live from id; events may be
+	// missing, so the client re-reads the state it follows. Only ever the
+	// first message.
+	StreamReset *StreamReset `protobuf:"bytes,15,opt,name=stream_reset,json=streamReset,proto3,oneof"`
+}
+
+type Event_StreamPosition struct {
+	// stream_position: no event; the stream has read up to id (events in
+	// between did not pass the filter), or dropped grew and no event
+	// carried it.
+	StreamPosition *StreamPosition `protobuf:"bytes,16,opt,name=stream_position,json=streamPosition,proto3,oneof"`
+}
+
 func (*Event_Search) isEvent_Payload() {}
 
 func (*Event_Import) isEvent_Payload() {}
@@ -1392,6 +1520,123 @@ func (*Event_Cache) isEvent_Payload() {}
 func (*Event_Workspace) isEvent_Payload() {}
 
 func (*Event_Range) isEvent_Payload() {}
+
+func (*Event_StreamReset) isEvent_Payload() {}
+
+func (*Event_StreamPosition) isEvent_Payload() {}
+
+type StreamReset struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Reason ResetReason            `protobuf:"varint,1,opt,name=reason,proto3,enum=logsift.v1.ResetReason" json:"reason,omitempty"`
+	// after is the SubscribeRequest.after the client sent (cut to 64 bytes
+	// and "…").
+	After string `protobuf:"bytes,2,opt,name=after,proto3" json:"after,omitempty"`
+	// missed, for EXPIRED, is at most how many events (of all tenants and
+	// types) the journal no longer holds after the ID; otherwise 0.
+	Missed        int64  `protobuf:"varint,3,opt,name=missed,proto3" json:"missed,omitempty"`
+	Message       string `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamReset) Reset() {
+	*x = StreamReset{}
+	mi := &file_workspace_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamReset) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamReset) ProtoMessage() {}
+
+func (x *StreamReset) ProtoReflect() protoreflect.Message {
+	mi := &file_workspace_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamReset.ProtoReflect.Descriptor instead.
+func (*StreamReset) Descriptor() ([]byte, []int) {
+	return file_workspace_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *StreamReset) GetReason() ResetReason {
+	if x != nil {
+		return x.Reason
+	}
+	return ResetReason_RESET_REASON_UNSPECIFIED
+}
+
+func (x *StreamReset) GetAfter() string {
+	if x != nil {
+		return x.After
+	}
+	return ""
+}
+
+func (x *StreamReset) GetMissed() int64 {
+	if x != nil {
+		return x.Missed
+	}
+	return 0
+}
+
+func (x *StreamReset) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+// StreamPosition goes out every heartbeat interval (15 s by default): a
+// client whose filter passed nothing for a while still resumes from where
+// the stream is rather than from an ID the journal dropped long ago, and a
+// proxy does not close an idle stream. It also goes out when dropped grows
+// with no event to carry it.
+type StreamPosition struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamPosition) Reset() {
+	*x = StreamPosition{}
+	mi := &file_workspace_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamPosition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamPosition) ProtoMessage() {}
+
+func (x *StreamPosition) ProtoReflect() protoreflect.Message {
+	mi := &file_workspace_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamPosition.ProtoReflect.Descriptor instead.
+func (*StreamPosition) Descriptor() ([]byte, []int) {
+	return file_workspace_proto_rawDescGZIP(), []int{20}
+}
 
 type SearchEvent struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1407,7 +1652,7 @@ type SearchEvent struct {
 
 func (x *SearchEvent) Reset() {
 	*x = SearchEvent{}
-	mi := &file_workspace_proto_msgTypes[19]
+	mi := &file_workspace_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1419,7 +1664,7 @@ func (x *SearchEvent) String() string {
 func (*SearchEvent) ProtoMessage() {}
 
 func (x *SearchEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_workspace_proto_msgTypes[19]
+	mi := &file_workspace_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1432,7 +1677,7 @@ func (x *SearchEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchEvent.ProtoReflect.Descriptor instead.
 func (*SearchEvent) Descriptor() ([]byte, []int) {
-	return file_workspace_proto_rawDescGZIP(), []int{19}
+	return file_workspace_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SearchEvent) GetQueryId() string {
@@ -1492,7 +1737,7 @@ type ImportEvent struct {
 
 func (x *ImportEvent) Reset() {
 	*x = ImportEvent{}
-	mi := &file_workspace_proto_msgTypes[20]
+	mi := &file_workspace_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1504,7 +1749,7 @@ func (x *ImportEvent) String() string {
 func (*ImportEvent) ProtoMessage() {}
 
 func (x *ImportEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_workspace_proto_msgTypes[20]
+	mi := &file_workspace_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1517,7 +1762,7 @@ func (x *ImportEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportEvent.ProtoReflect.Descriptor instead.
 func (*ImportEvent) Descriptor() ([]byte, []int) {
-	return file_workspace_proto_rawDescGZIP(), []int{20}
+	return file_workspace_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ImportEvent) GetWorkspace() string {
@@ -1580,7 +1825,7 @@ type CacheEvent struct {
 
 func (x *CacheEvent) Reset() {
 	*x = CacheEvent{}
-	mi := &file_workspace_proto_msgTypes[21]
+	mi := &file_workspace_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1592,7 +1837,7 @@ func (x *CacheEvent) String() string {
 func (*CacheEvent) ProtoMessage() {}
 
 func (x *CacheEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_workspace_proto_msgTypes[21]
+	mi := &file_workspace_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1605,7 +1850,7 @@ func (x *CacheEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CacheEvent.ProtoReflect.Descriptor instead.
 func (*CacheEvent) Descriptor() ([]byte, []int) {
-	return file_workspace_proto_rawDescGZIP(), []int{21}
+	return file_workspace_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CacheEvent) GetKey() string {
@@ -1640,7 +1885,7 @@ type WorkspaceEvent struct {
 
 func (x *WorkspaceEvent) Reset() {
 	*x = WorkspaceEvent{}
-	mi := &file_workspace_proto_msgTypes[22]
+	mi := &file_workspace_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1652,7 +1897,7 @@ func (x *WorkspaceEvent) String() string {
 func (*WorkspaceEvent) ProtoMessage() {}
 
 func (x *WorkspaceEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_workspace_proto_msgTypes[22]
+	mi := &file_workspace_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1665,7 +1910,7 @@ func (x *WorkspaceEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WorkspaceEvent.ProtoReflect.Descriptor instead.
 func (*WorkspaceEvent) Descriptor() ([]byte, []int) {
-	return file_workspace_proto_rawDescGZIP(), []int{22}
+	return file_workspace_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *WorkspaceEvent) GetName() string {
@@ -1699,7 +1944,7 @@ type RangeEvent struct {
 
 func (x *RangeEvent) Reset() {
 	*x = RangeEvent{}
-	mi := &file_workspace_proto_msgTypes[23]
+	mi := &file_workspace_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1711,7 +1956,7 @@ func (x *RangeEvent) String() string {
 func (*RangeEvent) ProtoMessage() {}
 
 func (x *RangeEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_workspace_proto_msgTypes[23]
+	mi := &file_workspace_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1724,7 +1969,7 @@ func (x *RangeEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RangeEvent.ProtoReflect.Descriptor instead.
 func (*RangeEvent) Descriptor() ([]byte, []int) {
-	return file_workspace_proto_rawDescGZIP(), []int{23}
+	return file_workspace_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *RangeEvent) GetMinTime() int64 {
@@ -1832,24 +2077,34 @@ const file_workspace_proto_rawDesc = "" +
 	"\x10CancelRunRequest\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\"&\n" +
 	"\rGetRunRequest\x12\x15\n" +
-	"\x06run_id\x18\x01 \x01(\tR\x05runId\"F\n" +
+	"\x06run_id\x18\x01 \x01(\tR\x05runId\"\\\n" +
 	"\x10SubscribeRequest\x12\x14\n" +
 	"\x05types\x18\x01 \x03(\tR\x05types\x12\x1c\n" +
-	"\tworkspace\x18\x02 \x01(\tR\tworkspace\"\xae\x03\n" +
+	"\tworkspace\x18\x02 \x01(\tR\tworkspace\x12\x14\n" +
+	"\x05after\x18\x03 \x01(\tR\x05after\"\xc3\x04\n" +
 	"\x05Event\x12\x12\n" +
 	"\x04type\x18\x01 \x01(\tR\x04type\x12$\n" +
 	"\x0etime_unix_nano\x18\x02 \x01(\x03R\ftimeUnixNano\x12\x16\n" +
 	"\x06tenant\x18\x03 \x01(\tR\x06tenant\x12\x16\n" +
 	"\x06origin\x18\x04 \x01(\tR\x06origin\x12\x14\n" +
 	"\x05actor\x18\x05 \x01(\tR\x05actor\x12\x18\n" +
-	"\adropped\x18\x06 \x01(\x03R\adropped\x121\n" +
+	"\adropped\x18\x06 \x01(\x03R\adropped\x12\x0e\n" +
+	"\x02id\x18\a \x01(\tR\x02id\x121\n" +
 	"\x06search\x18\n" +
 	" \x01(\v2\x17.logsift.v1.SearchEventH\x00R\x06search\x121\n" +
 	"\x06import\x18\v \x01(\v2\x17.logsift.v1.ImportEventH\x00R\x06import\x12.\n" +
 	"\x05cache\x18\f \x01(\v2\x16.logsift.v1.CacheEventH\x00R\x05cache\x12:\n" +
 	"\tworkspace\x18\r \x01(\v2\x1a.logsift.v1.WorkspaceEventH\x00R\tworkspace\x12.\n" +
-	"\x05range\x18\x0e \x01(\v2\x16.logsift.v1.RangeEventH\x00R\x05rangeB\t\n" +
-	"\apayload\"\xa5\x01\n" +
+	"\x05range\x18\x0e \x01(\v2\x16.logsift.v1.RangeEventH\x00R\x05range\x12<\n" +
+	"\fstream_reset\x18\x0f \x01(\v2\x17.logsift.v1.StreamResetH\x00R\vstreamReset\x12E\n" +
+	"\x0fstream_position\x18\x10 \x01(\v2\x1a.logsift.v1.StreamPositionH\x00R\x0estreamPositionB\t\n" +
+	"\apayload\"\x86\x01\n" +
+	"\vStreamReset\x12/\n" +
+	"\x06reason\x18\x01 \x01(\x0e2\x17.logsift.v1.ResetReasonR\x06reason\x12\x14\n" +
+	"\x05after\x18\x02 \x01(\tR\x05after\x12\x16\n" +
+	"\x06missed\x18\x03 \x01(\x03R\x06missed\x12\x18\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\"\x10\n" +
+	"\x0eStreamPosition\"\xa5\x01\n" +
 	"\vSearchEvent\x12\x19\n" +
 	"\bquery_id\x18\x01 \x01(\tR\aqueryId\x12\x14\n" +
 	"\x05query\x18\x02 \x01(\tR\x05query\x12\x1f\n" +
@@ -1885,7 +2140,13 @@ const file_workspace_proto_rawDesc = "" +
 	"\x12RUN_STATUS_RUNNING\x10\x01\x12\x18\n" +
 	"\x14RUN_STATUS_COMPLETED\x10\x02\x12\x15\n" +
 	"\x11RUN_STATUS_FAILED\x10\x03\x12\x18\n" +
-	"\x14RUN_STATUS_CANCELLED\x10\x042\x8b\x06\n" +
+	"\x14RUN_STATUS_CANCELLED\x10\x04*\x8f\x01\n" +
+	"\vResetReason\x12\x1c\n" +
+	"\x18RESET_REASON_UNSPECIFIED\x10\x00\x12\x16\n" +
+	"\x12RESET_REASON_EPOCH\x10\x01\x12\x18\n" +
+	"\x14RESET_REASON_EXPIRED\x10\x02\x12\x16\n" +
+	"\x12RESET_REASON_AHEAD\x10\x03\x12\x18\n" +
+	"\x14RESET_REASON_INVALID\x10\x042\x8b\x06\n" +
 	"\x10WorkspaceService\x12M\n" +
 	"\x04List\x12!.logsift.v1.ListWorkspacesRequest\x1a\".logsift.v1.ListWorkspacesResponse\x12=\n" +
 	"\x03Get\x12\x1f.logsift.v1.GetWorkspaceRequest\x1a\x15.logsift.v1.Workspace\x12C\n" +
@@ -1913,84 +2174,90 @@ func file_workspace_proto_rawDescGZIP() []byte {
 	return file_workspace_proto_rawDescData
 }
 
-var file_workspace_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_workspace_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_workspace_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_workspace_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_workspace_proto_goTypes = []any{
 	(RunStatus)(0),                  // 0: logsift.v1.RunStatus
-	(*Workspace)(nil),               // 1: logsift.v1.Workspace
-	(*Source)(nil),                  // 2: logsift.v1.Source
-	(*ImportRun)(nil),               // 3: logsift.v1.ImportRun
-	(*RunCounters)(nil),             // 4: logsift.v1.RunCounters
-	(*ListWorkspacesRequest)(nil),   // 5: logsift.v1.ListWorkspacesRequest
-	(*ListWorkspacesResponse)(nil),  // 6: logsift.v1.ListWorkspacesResponse
-	(*GetWorkspaceRequest)(nil),     // 7: logsift.v1.GetWorkspaceRequest
-	(*CreateWorkspaceRequest)(nil),  // 8: logsift.v1.CreateWorkspaceRequest
-	(*RenameWorkspaceRequest)(nil),  // 9: logsift.v1.RenameWorkspaceRequest
-	(*DeleteWorkspaceRequest)(nil),  // 10: logsift.v1.DeleteWorkspaceRequest
-	(*DeleteWorkspaceResponse)(nil), // 11: logsift.v1.DeleteWorkspaceResponse
-	(*AddSourceRequest)(nil),        // 12: logsift.v1.AddSourceRequest
-	(*StartRunRequest)(nil),         // 13: logsift.v1.StartRunRequest
-	(*ReportProgressRequest)(nil),   // 14: logsift.v1.ReportProgressRequest
-	(*FinishRunRequest)(nil),        // 15: logsift.v1.FinishRunRequest
-	(*CancelRunRequest)(nil),        // 16: logsift.v1.CancelRunRequest
-	(*GetRunRequest)(nil),           // 17: logsift.v1.GetRunRequest
-	(*SubscribeRequest)(nil),        // 18: logsift.v1.SubscribeRequest
-	(*Event)(nil),                   // 19: logsift.v1.Event
-	(*SearchEvent)(nil),             // 20: logsift.v1.SearchEvent
-	(*ImportEvent)(nil),             // 21: logsift.v1.ImportEvent
-	(*CacheEvent)(nil),              // 22: logsift.v1.CacheEvent
-	(*WorkspaceEvent)(nil),          // 23: logsift.v1.WorkspaceEvent
-	(*RangeEvent)(nil),              // 24: logsift.v1.RangeEvent
-	nil,                             // 25: logsift.v1.Workspace.LabelsEntry
-	nil,                             // 26: logsift.v1.CreateWorkspaceRequest.LabelsEntry
+	(ResetReason)(0),                // 1: logsift.v1.ResetReason
+	(*Workspace)(nil),               // 2: logsift.v1.Workspace
+	(*Source)(nil),                  // 3: logsift.v1.Source
+	(*ImportRun)(nil),               // 4: logsift.v1.ImportRun
+	(*RunCounters)(nil),             // 5: logsift.v1.RunCounters
+	(*ListWorkspacesRequest)(nil),   // 6: logsift.v1.ListWorkspacesRequest
+	(*ListWorkspacesResponse)(nil),  // 7: logsift.v1.ListWorkspacesResponse
+	(*GetWorkspaceRequest)(nil),     // 8: logsift.v1.GetWorkspaceRequest
+	(*CreateWorkspaceRequest)(nil),  // 9: logsift.v1.CreateWorkspaceRequest
+	(*RenameWorkspaceRequest)(nil),  // 10: logsift.v1.RenameWorkspaceRequest
+	(*DeleteWorkspaceRequest)(nil),  // 11: logsift.v1.DeleteWorkspaceRequest
+	(*DeleteWorkspaceResponse)(nil), // 12: logsift.v1.DeleteWorkspaceResponse
+	(*AddSourceRequest)(nil),        // 13: logsift.v1.AddSourceRequest
+	(*StartRunRequest)(nil),         // 14: logsift.v1.StartRunRequest
+	(*ReportProgressRequest)(nil),   // 15: logsift.v1.ReportProgressRequest
+	(*FinishRunRequest)(nil),        // 16: logsift.v1.FinishRunRequest
+	(*CancelRunRequest)(nil),        // 17: logsift.v1.CancelRunRequest
+	(*GetRunRequest)(nil),           // 18: logsift.v1.GetRunRequest
+	(*SubscribeRequest)(nil),        // 19: logsift.v1.SubscribeRequest
+	(*Event)(nil),                   // 20: logsift.v1.Event
+	(*StreamReset)(nil),             // 21: logsift.v1.StreamReset
+	(*StreamPosition)(nil),          // 22: logsift.v1.StreamPosition
+	(*SearchEvent)(nil),             // 23: logsift.v1.SearchEvent
+	(*ImportEvent)(nil),             // 24: logsift.v1.ImportEvent
+	(*CacheEvent)(nil),              // 25: logsift.v1.CacheEvent
+	(*WorkspaceEvent)(nil),          // 26: logsift.v1.WorkspaceEvent
+	(*RangeEvent)(nil),              // 27: logsift.v1.RangeEvent
+	nil,                             // 28: logsift.v1.Workspace.LabelsEntry
+	nil,                             // 29: logsift.v1.CreateWorkspaceRequest.LabelsEntry
 }
 var file_workspace_proto_depIdxs = []int32{
-	25, // 0: logsift.v1.Workspace.labels:type_name -> logsift.v1.Workspace.LabelsEntry
-	2,  // 1: logsift.v1.Workspace.sources:type_name -> logsift.v1.Source
-	3,  // 2: logsift.v1.Workspace.runs:type_name -> logsift.v1.ImportRun
+	28, // 0: logsift.v1.Workspace.labels:type_name -> logsift.v1.Workspace.LabelsEntry
+	3,  // 1: logsift.v1.Workspace.sources:type_name -> logsift.v1.Source
+	4,  // 2: logsift.v1.Workspace.runs:type_name -> logsift.v1.ImportRun
 	0,  // 3: logsift.v1.ImportRun.status:type_name -> logsift.v1.RunStatus
-	4,  // 4: logsift.v1.ImportRun.counters:type_name -> logsift.v1.RunCounters
-	1,  // 5: logsift.v1.ListWorkspacesResponse.workspaces:type_name -> logsift.v1.Workspace
-	26, // 6: logsift.v1.CreateWorkspaceRequest.labels:type_name -> logsift.v1.CreateWorkspaceRequest.LabelsEntry
-	2,  // 7: logsift.v1.AddSourceRequest.source:type_name -> logsift.v1.Source
-	4,  // 8: logsift.v1.ReportProgressRequest.counters:type_name -> logsift.v1.RunCounters
+	5,  // 4: logsift.v1.ImportRun.counters:type_name -> logsift.v1.RunCounters
+	2,  // 5: logsift.v1.ListWorkspacesResponse.workspaces:type_name -> logsift.v1.Workspace
+	29, // 6: logsift.v1.CreateWorkspaceRequest.labels:type_name -> logsift.v1.CreateWorkspaceRequest.LabelsEntry
+	3,  // 7: logsift.v1.AddSourceRequest.source:type_name -> logsift.v1.Source
+	5,  // 8: logsift.v1.ReportProgressRequest.counters:type_name -> logsift.v1.RunCounters
 	0,  // 9: logsift.v1.FinishRunRequest.status:type_name -> logsift.v1.RunStatus
-	4,  // 10: logsift.v1.FinishRunRequest.counters:type_name -> logsift.v1.RunCounters
-	20, // 11: logsift.v1.Event.search:type_name -> logsift.v1.SearchEvent
-	21, // 12: logsift.v1.Event.import:type_name -> logsift.v1.ImportEvent
-	22, // 13: logsift.v1.Event.cache:type_name -> logsift.v1.CacheEvent
-	23, // 14: logsift.v1.Event.workspace:type_name -> logsift.v1.WorkspaceEvent
-	24, // 15: logsift.v1.Event.range:type_name -> logsift.v1.RangeEvent
-	4,  // 16: logsift.v1.ImportEvent.counters:type_name -> logsift.v1.RunCounters
-	5,  // 17: logsift.v1.WorkspaceService.List:input_type -> logsift.v1.ListWorkspacesRequest
-	7,  // 18: logsift.v1.WorkspaceService.Get:input_type -> logsift.v1.GetWorkspaceRequest
-	8,  // 19: logsift.v1.WorkspaceService.Create:input_type -> logsift.v1.CreateWorkspaceRequest
-	9,  // 20: logsift.v1.WorkspaceService.Rename:input_type -> logsift.v1.RenameWorkspaceRequest
-	10, // 21: logsift.v1.WorkspaceService.Delete:input_type -> logsift.v1.DeleteWorkspaceRequest
-	12, // 22: logsift.v1.WorkspaceService.AddSource:input_type -> logsift.v1.AddSourceRequest
-	13, // 23: logsift.v1.WorkspaceService.StartRun:input_type -> logsift.v1.StartRunRequest
-	14, // 24: logsift.v1.WorkspaceService.ReportProgress:input_type -> logsift.v1.ReportProgressRequest
-	15, // 25: logsift.v1.WorkspaceService.FinishRun:input_type -> logsift.v1.FinishRunRequest
-	16, // 26: logsift.v1.WorkspaceService.CancelRun:input_type -> logsift.v1.CancelRunRequest
-	17, // 27: logsift.v1.WorkspaceService.GetRun:input_type -> logsift.v1.GetRunRequest
-	18, // 28: logsift.v1.EventService.Subscribe:input_type -> logsift.v1.SubscribeRequest
-	6,  // 29: logsift.v1.WorkspaceService.List:output_type -> logsift.v1.ListWorkspacesResponse
-	1,  // 30: logsift.v1.WorkspaceService.Get:output_type -> logsift.v1.Workspace
-	1,  // 31: logsift.v1.WorkspaceService.Create:output_type -> logsift.v1.Workspace
-	1,  // 32: logsift.v1.WorkspaceService.Rename:output_type -> logsift.v1.Workspace
-	11, // 33: logsift.v1.WorkspaceService.Delete:output_type -> logsift.v1.DeleteWorkspaceResponse
-	1,  // 34: logsift.v1.WorkspaceService.AddSource:output_type -> logsift.v1.Workspace
-	3,  // 35: logsift.v1.WorkspaceService.StartRun:output_type -> logsift.v1.ImportRun
-	3,  // 36: logsift.v1.WorkspaceService.ReportProgress:output_type -> logsift.v1.ImportRun
-	3,  // 37: logsift.v1.WorkspaceService.FinishRun:output_type -> logsift.v1.ImportRun
-	3,  // 38: logsift.v1.WorkspaceService.CancelRun:output_type -> logsift.v1.ImportRun
-	3,  // 39: logsift.v1.WorkspaceService.GetRun:output_type -> logsift.v1.ImportRun
-	19, // 40: logsift.v1.EventService.Subscribe:output_type -> logsift.v1.Event
-	29, // [29:41] is the sub-list for method output_type
-	17, // [17:29] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	5,  // 10: logsift.v1.FinishRunRequest.counters:type_name -> logsift.v1.RunCounters
+	23, // 11: logsift.v1.Event.search:type_name -> logsift.v1.SearchEvent
+	24, // 12: logsift.v1.Event.import:type_name -> logsift.v1.ImportEvent
+	25, // 13: logsift.v1.Event.cache:type_name -> logsift.v1.CacheEvent
+	26, // 14: logsift.v1.Event.workspace:type_name -> logsift.v1.WorkspaceEvent
+	27, // 15: logsift.v1.Event.range:type_name -> logsift.v1.RangeEvent
+	21, // 16: logsift.v1.Event.stream_reset:type_name -> logsift.v1.StreamReset
+	22, // 17: logsift.v1.Event.stream_position:type_name -> logsift.v1.StreamPosition
+	1,  // 18: logsift.v1.StreamReset.reason:type_name -> logsift.v1.ResetReason
+	5,  // 19: logsift.v1.ImportEvent.counters:type_name -> logsift.v1.RunCounters
+	6,  // 20: logsift.v1.WorkspaceService.List:input_type -> logsift.v1.ListWorkspacesRequest
+	8,  // 21: logsift.v1.WorkspaceService.Get:input_type -> logsift.v1.GetWorkspaceRequest
+	9,  // 22: logsift.v1.WorkspaceService.Create:input_type -> logsift.v1.CreateWorkspaceRequest
+	10, // 23: logsift.v1.WorkspaceService.Rename:input_type -> logsift.v1.RenameWorkspaceRequest
+	11, // 24: logsift.v1.WorkspaceService.Delete:input_type -> logsift.v1.DeleteWorkspaceRequest
+	13, // 25: logsift.v1.WorkspaceService.AddSource:input_type -> logsift.v1.AddSourceRequest
+	14, // 26: logsift.v1.WorkspaceService.StartRun:input_type -> logsift.v1.StartRunRequest
+	15, // 27: logsift.v1.WorkspaceService.ReportProgress:input_type -> logsift.v1.ReportProgressRequest
+	16, // 28: logsift.v1.WorkspaceService.FinishRun:input_type -> logsift.v1.FinishRunRequest
+	17, // 29: logsift.v1.WorkspaceService.CancelRun:input_type -> logsift.v1.CancelRunRequest
+	18, // 30: logsift.v1.WorkspaceService.GetRun:input_type -> logsift.v1.GetRunRequest
+	19, // 31: logsift.v1.EventService.Subscribe:input_type -> logsift.v1.SubscribeRequest
+	7,  // 32: logsift.v1.WorkspaceService.List:output_type -> logsift.v1.ListWorkspacesResponse
+	2,  // 33: logsift.v1.WorkspaceService.Get:output_type -> logsift.v1.Workspace
+	2,  // 34: logsift.v1.WorkspaceService.Create:output_type -> logsift.v1.Workspace
+	2,  // 35: logsift.v1.WorkspaceService.Rename:output_type -> logsift.v1.Workspace
+	12, // 36: logsift.v1.WorkspaceService.Delete:output_type -> logsift.v1.DeleteWorkspaceResponse
+	2,  // 37: logsift.v1.WorkspaceService.AddSource:output_type -> logsift.v1.Workspace
+	4,  // 38: logsift.v1.WorkspaceService.StartRun:output_type -> logsift.v1.ImportRun
+	4,  // 39: logsift.v1.WorkspaceService.ReportProgress:output_type -> logsift.v1.ImportRun
+	4,  // 40: logsift.v1.WorkspaceService.FinishRun:output_type -> logsift.v1.ImportRun
+	4,  // 41: logsift.v1.WorkspaceService.CancelRun:output_type -> logsift.v1.ImportRun
+	4,  // 42: logsift.v1.WorkspaceService.GetRun:output_type -> logsift.v1.ImportRun
+	20, // 43: logsift.v1.EventService.Subscribe:output_type -> logsift.v1.Event
+	32, // [32:44] is the sub-list for method output_type
+	20, // [20:32] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_workspace_proto_init() }
@@ -2004,14 +2271,16 @@ func file_workspace_proto_init() {
 		(*Event_Cache)(nil),
 		(*Event_Workspace)(nil),
 		(*Event_Range)(nil),
+		(*Event_StreamReset)(nil),
+		(*Event_StreamPosition)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_workspace_proto_rawDesc), len(file_workspace_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   26,
+			NumEnums:      2,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

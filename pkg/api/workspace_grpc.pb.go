@@ -1,6 +1,6 @@
 // Workspaces and domain events over gRPC: the workspace service (named
-// collections of sources with their import runs) and the live event stream
-// the Grafana plugin uses to show import progress. See docs/workspaces.md
+// collections of sources with their import runs) and the event stream (live,
+// with resume after a reconnect) that shows import progress. See docs/workspaces.md
 // and docs/events.md. The tenant comes from the request metadata
 // "x-scope-orgid", as in Loki's HTTP API. Times are Unix nanoseconds (0:
 // not set).
@@ -533,9 +533,14 @@ const (
 //
 // EventService streams domain events to clients such as the Grafana plugin.
 type EventServiceClient interface {
-	// Subscribe streams the tenant's events from now on until the client
-	// cancels. Events the client cannot keep up with are dropped and counted
-	// in the next event's dropped field.
+	// Subscribe streams the tenant's events until the client cancels: from
+	// now on, or, with after set, first the retained events after that ID
+	// (see SubscribeRequest.after), then live ones. It reads the server's
+	// event journal, as the SSE stream /api/v1/events does, with the same
+	// IDs. The response header "logsift-event-id" carries the stream's
+	// position when it opened, so that a client that loses the stream before
+	// any message still resumes from there. Events the client cannot keep up
+	// with are dropped and counted in dropped. See docs/events.md.
 	Subscribe(ctx context.Context, in *SubscribeRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Event], error)
 }
 
@@ -572,9 +577,14 @@ type EventService_SubscribeClient = grpc.ServerStreamingClient[Event]
 //
 // EventService streams domain events to clients such as the Grafana plugin.
 type EventServiceServer interface {
-	// Subscribe streams the tenant's events from now on until the client
-	// cancels. Events the client cannot keep up with are dropped and counted
-	// in the next event's dropped field.
+	// Subscribe streams the tenant's events until the client cancels: from
+	// now on, or, with after set, first the retained events after that ID
+	// (see SubscribeRequest.after), then live ones. It reads the server's
+	// event journal, as the SSE stream /api/v1/events does, with the same
+	// IDs. The response header "logsift-event-id" carries the stream's
+	// position when it opened, so that a client that loses the stream before
+	// any message still resumes from there. Events the client cannot keep up
+	// with are dropped and counted in dropped. See docs/events.md.
 	Subscribe(*SubscribeRequest, grpc.ServerStreamingServer[Event]) error
 	mustEmbedUnimplementedEventServiceServer()
 }

@@ -3,6 +3,8 @@ package stream
 import (
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/logsift/logsift/pkg/events"
 )
 
@@ -43,7 +45,7 @@ func BenchmarkJournalReplay(b *testing.B) {
 		}
 	}
 	f := &events.Filter{Tenants: []string{"acme"}, Types: []events.Type{events.ImportProgress}, Workspace: []string{"case-4711"}}
-	buf := make([]entry, 0, sseBatch)
+	buf := make([]entry, 0, readBatch)
 	first := j.Stats().First
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -66,5 +68,27 @@ func BenchmarkJournalReplay(b *testing.B) {
 	b.ReportMetric(float64(DefaultJournalEvents), "events/op")
 	if n == 0 {
 		b.Fatal("nothing matched")
+	}
+}
+
+// BenchmarkGRPCEntryToProto is what a gRPC stream pays per event it sends
+// on top of reading the journal: decode the journal's JSON, convert, and
+// encode the message as Send does.
+func BenchmarkGRPCEntryToProto(b *testing.B) {
+	j := newJournal(JournalOptions{Epoch: "e"})
+	j.append(progressEvent(), 0)
+	batch, _, _ := j.read(0, make([]entry, 0, 1))
+	if len(batch) != 1 {
+		b.Fatal("no entry")
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		pe, err := entryToProto(&batch[0], j.epoch)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := proto.Marshal(pe); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

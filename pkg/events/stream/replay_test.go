@@ -16,6 +16,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 
+	"github.com/logsift/logsift/pkg/api"
 	"github.com/logsift/logsift/pkg/events"
 	"github.com/logsift/logsift/pkg/tenant"
 )
@@ -159,6 +160,55 @@ func mustParseID(t *testing.T, s string) ID {
 	return id
 }
 
+// publishWhileAway publishes, after sequence seq, five events of
+// tenant t1's run "missed" (import.progress of workspace w) among
+// others a filter {t1, import.*, w} keeps out: another tenant,
+// workspace, type. It returns the last sequence.
+func publishWhileAway(t *testing.T, bus events.Bus, j *Journal, seq uint64) uint64 {
+	t.Helper()
+	for i := 1; i <= 5; i++ {
+		mustPublish(t, bus,
+			progress("t2", "w", "other-tenant", i),
+			progress("t1", "w", "missed", i),
+			progress("t1", "elsewhere", "other-workspace", i),
+			&events.Event{Type: events.SearchCompleted, Tenant: "t1", Search: &events.Search{QueryID: "q"}})
+		seq += 4
+	}
+	waitJournal(t, j, seq)
+	return seq
+}
+
+// publishTwoTenants publishes 12 events, 6 of tenant a and 6 of b,
+// interleaved.
+func publishTwoTenants(t *testing.T, bus events.Bus, j *Journal) {
+	t.Helper()
+	for i := 1; i <= 6; i++ {
+		tn := "a"
+		if i%2 == 0 {
+			tn = "b"
+		}
+		mustPublish(t, bus,
+			progress(tn, "w", tn, i),
+			&events.Event{Type: events.WorkspaceDeleted, Tenant: tn, Workspace: &events.Workspace{Name: "w"}})
+	}
+	waitJournal(t, j, 12)
+}
+
+// unresumable are IDs a journal of epoch e1 holding 7..10 (MaxEvents 4,
+// 10 events) cannot resume from, with the reset each gets.
+var unresumable = []struct {
+	id, reason string
+	grpcReason api.ResetReason
+	missed     uint64
+}{
+	{"e0-3", "epoch", api.ResetReason_RESET_REASON_EPOCH, 0},        // a previous server run
+	{"e1-1", "expired", api.ResetReason_RESET_REASON_EXPIRED, 5},    // 2..6 are gone: the journal holds 7..10
+	{"e1-11", "ahead", api.ResetReason_RESET_REASON_AHEAD, 0},       // never issued
+	{"garbage", "invalid", api.ResetReason_RESET_REASON_INVALID, 0}, // not an ID
+	{"e1-007", "invalid", api.ResetReason_RESET_REASON_INVALID, 0},  // not the one spelling of an ID
+	{strings.Repeat("x", 300), "invalid", api.ResetReason_RESET_REASON_INVALID, 0},
+}
+
 func TestReconnectReplaysTheMissedEventsOnceInOrder(t *testing.T) {
 	forEachBus(t, func(t *testing.T, bus events.Bus) {
 		srv, j := serveBus(t, bus, Options{Heartbeat: time.Hour}, JournalOptions{})
@@ -177,18 +227,7 @@ func TestReconnectReplaysTheMissedEventsOnceInOrder(t *testing.T) {
 		}
 		c.close()
 
-		// While the client is away: its own events, and others its
-		// filter keeps out (another tenant, workspace, type).
-		var seq uint64 = 2
-		for i := 1; i <= 5; i++ {
-			mustPublish(t, bus,
-				progress("t2", "w", "other-tenant", i),
-				progress("t1", "w", "missed", i),
-				progress("t1", "elsewhere", "other-workspace", i),
-				&events.Event{Type: events.SearchCompleted, Tenant: "t1", Search: &events.Search{QueryID: "q"}})
-			seq += 4
-		}
-		waitJournal(t, j, seq)
+		publishWhileAway(t, bus, j, 2)
 
 		c = openSSEWith(t, u, "t1", last)
 		if got := c.connected(); got != last {
@@ -248,18 +287,7 @@ func TestUnresumableIDGetsAResetThenLiveEvents(t *testing.T) {
 		mustPublish(t, bus, progress("t1", "w", "r", i))
 	}
 	waitJournal(t, j, 10)
-	cases := []struct {
-		id, reason string
-		missed     uint64
-	}{
-		{"e0-3", "epoch", 0},      // a previous server run
-		{"e1-1", "expired", 5},    // 2..6 are gone: the journal holds 7..10
-		{"e1-11", "ahead", 0},     // never issued
-		{"garbage", "invalid", 0}, // not an ID
-		{"e1-007", "invalid", 0},  // not the one spelling of an ID
-		{strings.Repeat("x", 300), "invalid", 0},
-	}
-	for _, tc := range cases {
+	for _, tc := range unresumable {
 		c := openSSEWith(t, srv.URL+Path, "t1", tc.id)
 		pos := c.connected()
 		if pos != "e1-10" {
@@ -301,16 +329,7 @@ func TestUnresumableIDGetsAResetThenLiveEvents(t *testing.T) {
 func TestReplayKeepsTenantsApart(t *testing.T) {
 	forEachBus(t, func(t *testing.T, bus events.Bus) {
 		srv, j := serveBus(t, bus, Options{Heartbeat: time.Hour}, JournalOptions{Epoch: "e1"})
-		for i := 1; i <= 6; i++ {
-			tn := "a"
-			if i%2 == 0 {
-				tn = "b"
-			}
-			mustPublish(t, bus,
-				progress(tn, "w", tn, i),
-				&events.Event{Type: events.WorkspaceDeleted, Tenant: tn, Workspace: &events.Workspace{Name: "w"}})
-		}
-		waitJournal(t, j, 12)
+		publishTwoTenants(t, bus, j)
 		for _, tn := range []string{"a", "b"} {
 			// From before the first event: everything retained.
 			c := openSSEWith(t, srv.URL+Path, tn, "e1-0")
@@ -397,11 +416,7 @@ func (g *gateWriter) Unwrap() http.ResponseWriter { return g.ResponseWriter }
 func TestSlowReaderGetsDropped(t *testing.T) {
 	bus := events.NewMemory("test")
 	t.Cleanup(func() { bus.Close() })
-	j, err := StartJournal(context.Background(), bus, JournalOptions{Epoch: "e1", MaxEvents: 4})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { j.Close() })
+	j := startJournal(t, bus, JournalOptions{Epoch: "e1", MaxEvents: 4})
 	sse := NewSSE(Options{Bus: bus, Journal: j, Heartbeat: time.Hour})
 	g := &gateWriter{blocked: make(chan struct{}), release: make(chan struct{})}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

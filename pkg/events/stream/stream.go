@@ -1,12 +1,12 @@
 // Package stream serves the event bus to clients as it happens: server-sent
-// events over HTTP (/api/v1/events), with replay after a reconnect from a
-// server-wide journal of recent events, and logsift.v1.EventService/
-// Subscribe over gRPC (live only). The Grafana plugin uses them to show
-// import progress live. Every client sees only its own tenant's events.
+// events over HTTP (/api/v1/events) and logsift.v1.EventService/Subscribe
+// over gRPC, both read from a server-wide journal of recent events, with
+// the same IDs and replay after a reconnect. The Grafana plugin uses them
+// to show import progress live. Every client sees only its own tenant's
+// events.
 package stream
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,12 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
-
-	"github.com/logsift/logsift/pkg/api"
 	"github.com/logsift/logsift/pkg/events"
 	"github.com/logsift/logsift/pkg/tenant"
 )
@@ -34,16 +28,18 @@ const maxWorkspaceParam = 128
 
 // Options are shared by the SSE and gRPC endpoints.
 type Options struct {
-	// Bus feeds the gRPC stream; Journal the SSE stream, which replays
-	// from it (StartJournal on the same bus).
+	// Journal feeds both streams (StartJournal on Bus). The SSE stream
+	// needs it; without it, each gRPC stream reads a journal of its own
+	// on Bus, from when it opens: live events only, no resume.
 	Bus     events.Bus
 	Journal *Journal
 	Tenants tenant.Resolver
 	// Aliases expands a workspace name to every name its data and events
 	// may carry (workspace.Service.Aliases); nil uses the name alone.
 	Aliases func(tenant, name string) []string
-	// Heartbeat is the interval of SSE comment lines that keep proxies
-	// from closing an idle stream (default 15s).
+	// Heartbeat is the interval of SSE comment lines and gRPC position
+	// messages that keep proxies from closing an idle stream and carry
+	// the stream's position (default 15s).
 	Heartbeat time.Duration
 	Log       *slog.Logger
 	// Done ends every open stream when it is closed. http.Server.Shutdown
@@ -121,9 +117,6 @@ func NewSSE(o Options) *SSE { return &SSE{Options: o} }
 // LastEventIDParam is the query parameter that stands in for the
 // Last-Event-ID header.
 const LastEventIDParam = "lastEventId"
-
-// sseBatch is how many journal entries a stream copies per lock.
-const sseBatch = 256
 
 // Reset is the data of an "event: reset".
 type Reset struct {
@@ -240,251 +233,76 @@ func (h *SSE) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.log().Error("event stream: the response writer cannot flush; SSE needs it (wrap writers with Unwrap)", "err", err)
 		return
 	}
-	(&sseStream{w: w, rc: rc, j: j, f: f, cursor: cursor, sentID: cursor, done: h.Done}).run(r.Context(), h.heartbeat())
+	// However the stream ends, the client sees the connection close.
+	_ = (&reader{j: j, f: f, out: &sseSink{w: w, rc: rc, epoch: j.epoch, sentID: cursor}, done: h.Done, cursor: cursor}).run(r.Context(), h.heartbeat())
 }
 
-// sseStream is one client's read position in the journal.
-type sseStream struct {
-	w    http.ResponseWriter
-	rc   *http.ResponseController
-	j    *Journal
-	f    *events.Filter
-	done <-chan struct{}
-	// cursor is the sequence of the last journal event the stream
-	// passed (sent or filtered out); sentID the last ID the client got.
-	cursor, sentID uint64
-	// dropped counts the events lost to this client so far.
-	dropped uint64
-	buf     []byte
+// sseSink writes a reader's stream as SSE frames.
+type sseSink struct {
+	w     http.ResponseWriter
+	rc    *http.ResponseController
+	epoch string
+	// sentID is the last ID the client got; reported the last dropped
+	// total it got.
+	sentID, reported uint64
+	buf              []byte
 }
 
-func (s *sseStream) run(ctx context.Context, heartbeat time.Duration) {
-	tick := time.NewTicker(heartbeat)
-	defer tick.Stop()
-	batch := make([]entry, 0, sseBatch)
-	for {
-		// A stream that always has events to send still ends when it
-		// should and still beats.
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.done:
-			return
-		case <-tick.C:
-			if !s.heartbeat() {
-				return
-			}
-		default:
-		}
-		var skipped uint64
-		var wake <-chan struct{}
-		batch, skipped, wake = s.j.read(s.cursor, batch)
-		if skipped > 0 {
-			s.cursor += skipped
-			if !s.reportDropped(skipped) {
-				return
-			}
-		}
-		if len(batch) == 0 {
-			select {
-			case <-ctx.Done():
-				return
-			case <-s.done:
-				return
-			case <-s.j.Done():
-				// Events appended before the journal stopped are sent.
-				if s.j.position() > s.cursor {
-					continue
-				}
-				return
-			case <-tick.C:
-				if !s.heartbeat() {
-					return
-				}
-			case <-wake:
-			}
-			continue
-		}
-		s.buf = s.buf[:0]
-		for i := range batch {
-			e := &batch[i]
-			s.cursor = e.seq
-			if e.lost > 0 {
-				// Lost by the journal itself: reported to every reader,
-				// as they may have been its own.
-				s.appendDropped(uint64(e.lost))
-			}
-			if !s.f.Match(e.key) {
-				continue
-			}
-			s.buf = append(s.buf, "id: "...)
-			s.buf = append(s.buf, s.j.epoch...)
-			s.buf = append(s.buf, '-')
-			s.buf = strconv.AppendUint(s.buf, e.seq, 10)
-			s.buf = append(s.buf, "\nevent: "...)
-			s.buf = append(s.buf, e.typ...)
-			// JSON has no raw newlines, so the payload is one data line.
-			s.buf = append(s.buf, "\ndata: "...)
-			s.buf = append(s.buf, e.data...)
-			s.buf = append(s.buf, "\n\n"...)
-			s.sentID = e.seq
-		}
-		clear(batch) // the entries' data may be evicted meanwhile
-		if len(s.buf) == 0 {
-			continue
-		}
-		if _, err := s.w.Write(s.buf); err != nil {
-			return
-		}
-		if err := s.rc.Flush(); err != nil {
-			return
-		}
+func (s *sseSink) event(e *entry, dropped uint64) error {
+	s.appendDropped(dropped)
+	s.buf = append(s.buf, "id: "...)
+	s.buf = append(s.buf, s.epoch...)
+	s.buf = append(s.buf, '-')
+	s.buf = strconv.AppendUint(s.buf, e.seq, 10)
+	s.buf = append(s.buf, "\nevent: "...)
+	s.buf = append(s.buf, e.typ...)
+	// JSON has no raw newlines, so the payload is one data line.
+	s.buf = append(s.buf, "\ndata: "...)
+	s.buf = append(s.buf, e.data...)
+	s.buf = append(s.buf, "\n\n"...)
+	s.sentID = e.seq
+	return nil
+}
+
+// appendDropped queues the report that the stream has lost dropped
+// events so far, when that grew.
+func (s *sseSink) appendDropped(dropped uint64) {
+	if dropped > s.reported {
+		s.buf = fmt.Appendf(s.buf, "event: dropped\ndata: {\"dropped\":%d}\n\n", dropped)
+		s.reported = dropped
 	}
+}
+
+func (s *sseSink) flush(_, dropped uint64) error {
+	s.appendDropped(dropped)
+	if len(s.buf) == 0 {
+		return nil
+	}
+	return s.write()
 }
 
 // heartbeat writes the heartbeat comment, after the ID the stream has
 // read up to when it moved past events the client did not want.
-func (s *sseStream) heartbeat() bool {
-	s.buf = s.buf[:0]
-	if s.cursor != s.sentID {
-		s.buf = fmt.Appendf(s.buf, "id: %s\n", ID{Epoch: s.j.epoch, Seq: s.cursor})
-		s.sentID = s.cursor
+func (s *sseSink) heartbeat(pos uint64) error {
+	if pos != s.sentID {
+		s.buf = fmt.Appendf(s.buf, "id: %s\n", ID{Epoch: s.epoch, Seq: pos})
+		s.sentID = pos
 	}
 	s.buf = append(s.buf, ": heartbeat\n\n"...)
-	if _, err := s.w.Write(s.buf); err != nil {
-		return false
-	}
-	return s.rc.Flush() == nil
+	return s.write()
 }
 
-// reportDropped tells the client that n journal events passed before
-// it read them. They are counted whether or not they would have passed
-// its filter: the journal no longer knows.
-func (s *sseStream) reportDropped(n uint64) bool {
+func (s *sseSink) write() error {
+	_, err := s.w.Write(s.buf)
 	s.buf = s.buf[:0]
-	s.appendDropped(n)
-	if _, err := s.w.Write(s.buf); err != nil {
-		return false
+	if err != nil {
+		return err
 	}
-	return s.rc.Flush() == nil
-}
-
-// appendDropped counts n more lost events and queues the report, which
-// carries the stream's total.
-func (s *sseStream) appendDropped(n uint64) {
-	s.dropped += n
-	s.buf = fmt.Appendf(s.buf, "event: dropped\ndata: {\"dropped\":%d}\n\n", s.dropped)
+	return s.rc.Flush()
 }
 
 func writeJSONError(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
-}
-
-// GRPC serves logsift.v1.EventService.
-type GRPC struct {
-	api.UnimplementedEventServiceServer
-	Options
-}
-
-// RegisterGRPC registers the event service on s.
-func RegisterGRPC(s grpc.ServiceRegistrar, o Options) {
-	api.RegisterEventServiceServer(s, &GRPC{Options: o})
-}
-
-// Subscribe streams the caller's tenant's events until the client goes.
-func (g *GRPC) Subscribe(req *api.SubscribeRequest, srv api.EventService_SubscribeServer) error {
-	ctx := srv.Context()
-	tenants, err := tenantsFromGRPC(ctx, g.Tenants)
-	if err != nil {
-		return err
-	}
-	f, err := g.filter(tenants, req.GetTypes(), req.GetWorkspace())
-	if err != nil {
-		return status.Error(codes.InvalidArgument, err.Error())
-	}
-	sub, err := g.Bus.Subscribe(ctx, f.Types...)
-	if err != nil {
-		return status.Errorf(codes.Unavailable, "event bus: %v", err)
-	}
-	defer sub.Close()
-	// Headers go out now, so that the client knows it is subscribed
-	// before the first event.
-	if err := srv.SendHeader(metadata.MD{}); err != nil {
-		return err
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-g.Done:
-			return status.Error(codes.Unavailable, "server shutting down")
-		case e, ok := <-sub.C:
-			if !ok {
-				return status.Error(codes.Unavailable, "event bus closed")
-			}
-			if !f.Match(e) {
-				continue
-			}
-			pe := ToProto(e)
-			pe.Dropped = sub.Dropped()
-			if err := srv.Send(pe); err != nil {
-				return err
-			}
-		}
-	}
-}
-
-// tenantsFromGRPC reads "x-scope-orgid" like tenant.Resolver.Multi reads
-// the header ("a|b" allowed: the stream is read-only).
-func tenantsFromGRPC(ctx context.Context, r tenant.Resolver) ([]string, error) {
-	id := ""
-	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		if v := md.Get(strings.ToLower(tenant.Header)); len(v) > 0 {
-			id = strings.TrimSpace(v[0])
-		}
-	}
-	if id == "" {
-		if r.Required {
-			return nil, status.Error(codes.Unauthenticated, tenant.ErrNoOrgID.Error())
-		}
-		id = r.Default
-		if id == "" {
-			id = tenant.DefaultID
-		}
-	}
-	ids, err := tenant.ParseQueryIDs(id)
-	if err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
-	}
-	return ids, nil
-}
-
-// ToProto converts an event for the wire.
-func ToProto(e *events.Event) *api.Event {
-	out := &api.Event{Type: string(e.Type), Tenant: e.Tenant, Origin: e.Origin, Actor: e.Actor}
-	if !e.Time.IsZero() {
-		out.TimeUnixNano = e.Time.UnixNano()
-	}
-	switch {
-	case e.Search != nil:
-		s := e.Search
-		out.Payload = &api.Event_Search{Search: &api.SearchEvent{QueryId: s.QueryID, Query: s.Query,
-			DurationNs: int64(s.Duration), Results: int64(s.Results), Bytes: s.Bytes, Error: s.Error}}
-	case e.Import != nil:
-		i := e.Import
-		out.Payload = &api.Event_Import{Import: &api.ImportEvent{Workspace: i.Workspace, RunId: i.RunID, Host: i.Host,
-			Status: i.Status, Error: i.Error, DurationMs: i.DurationMS, Counters: &api.RunCounters{
-				Files: int64(i.Files), FilesDone: int64(i.FilesDone), Bytes: i.Bytes, BytesDone: i.BytesDone,
-				Lines: i.Lines, Chunks: int64(i.Chunks)}}}
-	case e.Cache != nil:
-		out.Payload = &api.Event_Cache{Cache: &api.CacheEvent{Key: e.Cache.Key, Level: e.Cache.Level, Reason: e.Cache.Reason}}
-	case e.Workspace != nil:
-		out.Payload = &api.Event_Workspace{Workspace: &api.WorkspaceEvent{Name: e.Workspace.Name, OldName: e.Workspace.OldName,
-			DeletedStreams: int64(e.Workspace.DeletedStreams)}}
-	case e.Range != nil:
-		out.Payload = &api.Event_Range{Range: &api.RangeEvent{MinTime: e.Range.MinTime, MaxTime: e.Range.MaxTime}}
-	}
-	return out
 }

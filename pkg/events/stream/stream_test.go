@@ -97,15 +97,22 @@ func newServer(t *testing.T, o Options) (*httptest.Server, *events.Memory) {
 	return srv, bus
 }
 
-// serveBus serves the SSE endpoint of bus with a journal of its own, as
-// the server wires it.
-func serveBus(t *testing.T, bus events.Bus, o Options, jo JournalOptions) (*httptest.Server, *Journal) {
+// startJournal starts a journal on bus for the test's duration.
+func startJournal(t *testing.T, bus events.Bus, jo JournalOptions) *Journal {
 	t.Helper()
 	j, err := StartJournal(context.Background(), bus, jo)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { j.Close() })
+	return j
+}
+
+// serveBus serves the SSE endpoint of bus with a journal of its own, as
+// the server wires it.
+func serveBus(t *testing.T, bus events.Bus, o Options, jo JournalOptions) (*httptest.Server, *Journal) {
+	t.Helper()
+	j := startJournal(t, bus, jo)
 	o.Bus, o.Journal = bus, j
 	mux := http.NewServeMux()
 	mux.Handle(Path, NewSSE(o))
