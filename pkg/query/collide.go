@@ -41,10 +41,9 @@ func (rs *rangeScan) sharedTimestamps(ctx context.Context, srcs []source, spans 
 		var ts []int64
 		if src.head != nil {
 			for k := range src.head {
-				if t := src.head[k].Timestamp; inSpans(spans, t) {
-					ts = append(ts, t)
-				}
+				ts = append(ts, src.head[k].Timestamp)
 			}
+			ts = appendInSpans(nil, ts, spans)
 		} else {
 			var within bool
 			if ts, within, err = rs.chunkTimestamps(ctx, src.ref, spans, b, maxCollideTimestamps-total); err != nil || !within {
@@ -106,13 +105,37 @@ func (rs *rangeScan) chunkTimestamps(ctx context.Context, ref *store.ChunkRef, s
 		if b.ts, err = h.BlockTimestamps(i, b.sec, b.ts[:0]); err != nil {
 			return nil, false, fmt.Errorf("query: chunk %x: %w", ref.ID[:8], err)
 		}
-		for _, t := range b.ts {
-			if inSpans(spans, t) {
-				out = append(out, t)
-			}
-		}
+		out = appendInSpans(out, b.ts, spans)
 	}
 	return out, true, nil
+}
+
+// appendInSpans appends to dst the rising timestamps ts that lie in the
+// sorted, disjoint spans, walking both together: a block's timestamps
+// usually lie in one span or none, and a binary search per timestamp
+// cost more than reading them.
+func appendInSpans(dst, ts []int64, spans []tspan) []int64 {
+	if len(ts) == 0 {
+		return dst
+	}
+	k, _ := slices.BinarySearchFunc(spans, ts[0], func(s tspan, t int64) int { return cmpInt64(s.hi, t) })
+	for i := 0; i < len(ts) && k < len(spans); {
+		sp := spans[k]
+		switch {
+		case ts[i] > sp.hi:
+			k++
+		case ts[i] < sp.lo:
+			// Skip to the span's start.
+			n, _ := slices.BinarySearch(ts[i:], sp.lo)
+			i += n
+		default:
+			// Take the run inside the span.
+			n, _ := slices.BinarySearch(ts[i:], sp.hi+1)
+			dst = append(dst, ts[i:i+n]...)
+			i += n
+		}
+	}
+	return dst
 }
 
 // overlapsSpans reports whether [lo, hi] meets one of the sorted,

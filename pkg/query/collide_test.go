@@ -165,3 +165,29 @@ func TestDuplicatesAcrossOverlappingSources(t *testing.T) {
 		})
 	}
 }
+
+func TestAppendInSpans(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 3))
+	for range 500 {
+		var spans []tspan
+		for lo := int64(r.IntN(5)); lo < 100 && len(spans) < 6; {
+			hi := lo + int64(r.IntN(10))
+			spans = append(spans, tspan{lo, hi})
+			lo = hi + 1 + int64(r.IntN(15))
+		}
+		var ts []int64
+		for range r.IntN(50) {
+			ts = append(ts, int64(r.IntN(120)))
+		}
+		slices.Sort(ts)
+		var want []int64
+		for _, v := range ts {
+			if inSpans(spans, v) {
+				want = append(want, v)
+			}
+		}
+		if got := appendInSpans(nil, ts, spans); !slices.Equal(got, want) {
+			t.Fatalf("appendInSpans(%v, %v) = %v, want %v", ts, spans, got, want)
+		}
+	}
+}
