@@ -1,13 +1,10 @@
 package search
 
 import (
-	"context"
-	"strings"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
@@ -15,7 +12,6 @@ import (
 	"github.com/logsift/logsift/pkg/events"
 	"github.com/logsift/logsift/pkg/labels"
 	"github.com/logsift/logsift/pkg/query"
-	"github.com/logsift/logsift/pkg/tenant"
 )
 
 // GRPC serves logsift.v1.QueryService.
@@ -32,7 +28,7 @@ func RegisterGRPC(s grpc.ServiceRegistrar, svc *Service) {
 // Search runs one search and streams its batches.
 func (g *GRPC) Search(req *api.SearchRequest, srv api.QueryService_SearchServer) error {
 	ctx := srv.Context()
-	ids, err := tenantsFromGRPC(ctx, g.Service.Tenants)
+	ids, err := g.Service.Tenants.MultiGRPC(ctx)
 	if err != nil {
 		return err
 	}
@@ -75,31 +71,6 @@ func (g *GRPC) Search(req *api.SearchRequest, srv api.QueryService_SearchServer)
 		code = codes.Canceled
 	}
 	return status.Error(code, message(err))
-}
-
-// tenantsFromGRPC resolves the tenants of a call from its "x-scope-orgid"
-// metadata under the rules of tenant.Resolver; a search may name several.
-func tenantsFromGRPC(ctx context.Context, r tenant.Resolver) ([]string, error) {
-	id := ""
-	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		if v := md.Get(strings.ToLower(tenant.Header)); len(v) > 0 {
-			id = strings.TrimSpace(v[0])
-		}
-	}
-	if id == "" {
-		if r.Required {
-			return nil, status.Error(codes.Unauthenticated, tenant.ErrNoOrgID.Error())
-		}
-		id = r.Default
-		if id == "" {
-			id = tenant.DefaultID
-		}
-	}
-	ids, err := tenant.ParseQueryIDs(id)
-	if err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
-	}
-	return ids, nil
 }
 
 // ToProto converts a batch for the wire.

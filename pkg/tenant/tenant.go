@@ -2,7 +2,8 @@
 // request acts for, and carries it in a context.
 //
 // Tenant IDs follow Loki's rules so that clients configured for Loki work
-// unchanged: the ID comes from the X-Scope-OrgID header; without the header
+// unchanged: the ID comes from the X-Scope-OrgID header (the x-scope-orgid
+// metadata of a gRPC call, grpc.go); without the header
 // the request belongs to the default tenant "fake" (Loki's tenant when auth
 // is disabled) unless the resolver requires the header. Queries may name
 // several tenants joined by '|'; writes never may.
@@ -134,7 +135,13 @@ type Resolver struct {
 }
 
 func (r Resolver) orgID(req *http.Request) (string, error) {
-	id := strings.TrimSpace(req.Header.Get(Header))
+	return r.resolve(req.Header.Get(Header))
+}
+
+// resolve applies the resolver's rules to the header's value, "" when the
+// request had none.
+func (r Resolver) resolve(header string) (string, error) {
+	id := strings.TrimSpace(header)
 	if id != "" {
 		return id, nil
 	}

@@ -3,12 +3,10 @@ package workspace
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
@@ -31,33 +29,9 @@ func RegisterGRPC(s grpc.ServiceRegistrar, svc *Service, tenants tenant.Resolver
 	api.RegisterWorkspaceServiceServer(s, &GRPC{Service: svc, Tenants: tenants})
 }
 
-// TenantFromGRPC resolves the tenant of a gRPC call from its
-// "x-scope-orgid" metadata, as tenant.Resolver does from the HTTP header.
-func TenantFromGRPC(ctx context.Context, r tenant.Resolver) (string, error) {
-	id := ""
-	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		if v := md.Get(strings.ToLower(tenant.Header)); len(v) > 0 {
-			id = strings.TrimSpace(v[0])
-		}
-	}
-	if id == "" {
-		if r.Required {
-			return "", status.Error(codes.Unauthenticated, tenant.ErrNoOrgID.Error())
-		}
-		id = r.Default
-		if id == "" {
-			id = tenant.DefaultID
-		}
-	}
-	if err := tenant.Validate(id); err != nil {
-		return "", status.Error(codes.InvalidArgument, err.Error())
-	}
-	return id, nil
-}
-
 // call resolves the tenant and the actor for one request.
 func (g *GRPC) call(ctx context.Context) (context.Context, string, error) {
-	t, err := TenantFromGRPC(ctx, g.Tenants)
+	t, err := g.Tenants.SingleGRPC(ctx)
 	if err != nil {
 		return ctx, "", err
 	}

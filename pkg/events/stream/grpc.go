@@ -1,9 +1,7 @@
 package stream
 
 import (
-	"context"
 	"errors"
-	"strings"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -12,7 +10,6 @@ import (
 
 	"github.com/logsift/logsift/pkg/api"
 	"github.com/logsift/logsift/pkg/events"
-	"github.com/logsift/logsift/pkg/tenant"
 )
 
 // EventIDHeader is the response header of Subscribe that carries the
@@ -44,7 +41,7 @@ func RegisterGRPC(s grpc.ServiceRegistrar, o Options) {
 // Options.Bus: live events only, and every After is of another epoch.
 func (g *GRPC) Subscribe(req *api.SubscribeRequest, srv api.EventService_SubscribeServer) error {
 	ctx := srv.Context()
-	tenants, err := tenantsFromGRPC(ctx, g.Tenants)
+	tenants, err := g.Tenants.MultiGRPC(ctx)
 	if err != nil {
 		return err
 	}
@@ -152,31 +149,6 @@ func (s *grpcSink) heartbeat(pos uint64) error { return s.position(pos) }
 func (s *grpcSink) position(pos uint64) error {
 	return s.srv.Send(&api.Event{Id: ID{Epoch: s.epoch, Seq: pos}.String(), Dropped: int64(s.sentDropped),
 		Payload: &api.Event_StreamPosition{StreamPosition: &api.StreamPosition{}}})
-}
-
-// tenantsFromGRPC reads "x-scope-orgid" like tenant.Resolver.Multi reads
-// the header ("a|b" allowed: the stream is read-only).
-func tenantsFromGRPC(ctx context.Context, r tenant.Resolver) ([]string, error) {
-	id := ""
-	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		if v := md.Get(strings.ToLower(tenant.Header)); len(v) > 0 {
-			id = strings.TrimSpace(v[0])
-		}
-	}
-	if id == "" {
-		if r.Required {
-			return nil, status.Error(codes.Unauthenticated, tenant.ErrNoOrgID.Error())
-		}
-		id = r.Default
-		if id == "" {
-			id = tenant.DefaultID
-		}
-	}
-	ids, err := tenant.ParseQueryIDs(id)
-	if err != nil {
-		return nil, status.Error(codes.InvalidArgument, err.Error())
-	}
-	return ids, nil
 }
 
 // ToProto converts an event for the wire.
