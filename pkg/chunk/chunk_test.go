@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -559,5 +560,53 @@ func TestDecodeHeaderFromPrefix(t *testing.T) {
 	}
 	if _, _, err := h.TimestampSection(len(hm.Blocks)); err == nil {
 		t.Error("a block past the end was located")
+	}
+}
+
+// Runs of entries with equal metadata (the common case: detected_level on
+// every entry) decode to the same values, and a neighbour whose metadata
+// only starts like the previous one's is not taken for it.
+func TestMetadataRunsRoundTrip(t *testing.T) {
+	sets := []labels.Labels{
+		nil,
+		labels.New("detected_level", "info"),
+		labels.New("detected_level", "info"),
+		labels.New("detected_level", "infos"),
+		labels.New("detected_level", "info", "trace", "a"),
+		labels.New("detected_level", "info"),
+		nil,
+		nil,
+		labels.New("a", ""),
+		labels.New("a", ""),
+		labels.New("", "a"),
+	}
+	var ents []Entry
+	for i := range 3000 {
+		ents = append(ents, Entry{Timestamp: int64(i), Line: []byte(fmt.Sprint("line ", i)), Metadata: sets[(i/3)%len(sets)]})
+	}
+	enc, _, err := Encode(testLabels, ents, Options{BlockSize: MinBlockSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Decode(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf BlockBuffer
+	k := 0
+	for i := range c.Meta().Blocks {
+		got, err := c.ReadBlock(i, &buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range got {
+			if want := ents[k].Metadata; !g.Metadata.Equal(want) || (len(want) == 0) != (g.Metadata == nil) {
+				t.Fatalf("entry %d: metadata %v, want %v", k, g.Metadata, want)
+			}
+			k++
+		}
+	}
+	if k != len(ents) {
+		t.Fatalf("%d entries read, want %d", k, len(ents))
 	}
 }

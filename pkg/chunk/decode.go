@@ -322,7 +322,7 @@ type BlockBuffer struct {
 	md      []byte
 	entries []Entry
 	pairs   []labels.Label
-	mdEnds  []int32
+	mdSpans [][2]int32 // per entry: its pairs, [start, end) of pairs
 }
 
 // Lines returns the line bytes of the block last read into b: the lines of
@@ -440,7 +440,14 @@ func readTimestamps(sec []byte, bl *blockLoc, ts []int64) ([]byte, error) {
 func (buf *BlockBuffer) readMetadata(ents []Entry) error {
 	md := buf.md
 	buf.pairs = buf.pairs[:0]
-	buf.mdEnds = buf.mdEnds[:0]
+	buf.mdSpans = buf.mdSpans[:0]
+	// Most entries carry the same metadata as the one before them (on a
+	// server nearly every entry has detected_level, mostly one value).
+	// The encoding of an entry's metadata is self-delimiting, so if what
+	// follows starts with the previous entry's bytes, those bytes are
+	// this entry's whole encoding and its pairs are the previous ones.
+	var prev []byte
+	var prevSpan [2]int32
 	str := func() (string, bool) {
 		n, w := binary.Uvarint(md)
 		if w <= 0 || n > uint64(len(md)-w) {
@@ -451,11 +458,18 @@ func (buf *BlockBuffer) readMetadata(ents []Entry) error {
 		return unsafe.String(unsafe.SliceData(s), len(s)), true
 	}
 	for k := range ents {
+		if len(prev) > 0 && len(md) >= len(prev) && string(md[:len(prev)]) == string(prev) {
+			md = md[len(prev):]
+			buf.mdSpans = append(buf.mdSpans, prevSpan)
+			continue
+		}
+		rest := md
 		n, w := binary.Uvarint(md)
 		if w <= 0 || n > uint64(len(md)-w)/2 {
 			return corruptf("bad metadata count of entry %d", k)
 		}
 		md = md[w:]
+		start := int32(len(buf.pairs))
 		for range n {
 			name, ok1 := str()
 			value, ok2 := str()
@@ -464,17 +478,17 @@ func (buf *BlockBuffer) readMetadata(ents []Entry) error {
 			}
 			buf.pairs = append(buf.pairs, labels.Label{Name: name, Value: value})
 		}
-		buf.mdEnds = append(buf.mdEnds, int32(len(buf.pairs)))
+		prev, prevSpan = rest[:len(rest)-len(md)], [2]int32{start, int32(len(buf.pairs))}
+		buf.mdSpans = append(buf.mdSpans, prevSpan)
 	}
 	if len(md) != 0 {
 		return corruptf("%d bytes after the last entry's metadata", len(md))
 	}
-	start := int32(0)
-	for k, end := range buf.mdEnds {
-		if end > start {
-			ents[k].Metadata = buf.pairs[start:end:end]
+	// Slices are taken once pairs has stopped growing.
+	for k, sp := range buf.mdSpans {
+		if sp[1] > sp[0] {
+			ents[k].Metadata = buf.pairs[sp[0]:sp[1]:sp[1]]
 		}
-		start = end
 	}
 	return nil
 }
