@@ -209,6 +209,7 @@ func loadSources() ([]source, error) {
 		{"spark", "loghub/Spark/Spark_2k.log"},
 		{"windows", "loghub/Windows/Windows_2k.log"},
 		{"android", "loghub/Android/Android_2k.log"},
+		{"zeek", "zeek-wrccdc/json/dns.json"}, // JSON, for the json target
 	}
 	var out []source
 	for _, p := range pick {

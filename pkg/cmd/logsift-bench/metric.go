@@ -15,8 +15,7 @@ import (
 )
 
 // metricQuery is one of the query targets of issue 3, written once in
-// LogQL for logsift and once in LogsQL for VictoriaLogs, over the access
-// log job. Both answers are reduced to totals per value of by (summed
+// LogQL for logsift and once in LogsQL for VictoriaLogs, over one job. Both answers are reduced to totals per value of by (summed
 // over time), which must agree: two independent engines counting the
 // same lines is the check that the timed queries did the same work.
 type metricQuery struct {
@@ -25,6 +24,7 @@ type metricQuery struct {
 	logsql string
 	step   time.Duration
 	by     string // label whose totals are compared; "" for one series
+	job    string // whose raw bytes the time is scaled by
 }
 
 const accessPattern = `<ip> - - [<_>] "<method> <path> <_>" <status> <size> <_>`
@@ -35,6 +35,7 @@ var metricQueries = []metricQuery{
 		logql:  `sum(count_over_time({job="apache"}[1m]))`,
 		logsql: `{job="apache"} | stats by (_time:1m) count() as n`,
 		step:   time.Minute,
+		job:    "apache",
 	},
 	{
 		name:   "pattern, count by status per hour",
@@ -42,6 +43,7 @@ var metricQueries = []metricQuery{
 		logsql: `{job="apache"} | extract '` + accessPattern + `' | stats by (_time:1h, status) count() as n`,
 		step:   time.Hour,
 		by:     "status",
+		job:    "apache",
 	},
 	{
 		name:   "line filter, count by host per 5m",
@@ -49,6 +51,15 @@ var metricQueries = []metricQuery{
 		logsql: `{job="apache"} ~"POST" | stats by (_time:5m, host) count() as n`,
 		step:   5 * time.Minute,
 		by:     "host",
+		job:    "apache",
+	},
+	{
+		name:   "json, count by qtype_name per hour",
+		logql:  `sum by (qtype_name) (count_over_time({job="zeek"} | json | qtype_name=~"A|AAAA" [1h]))`,
+		logsql: `{job="zeek"} | unpack_json fields (qtype_name) | filter qtype_name:in("A", "AAAA") | stats by (_time:1h, qtype_name) count() as n`,
+		step:   time.Hour,
+		by:     "qtype_name",
+		job:    "zeek",
 	},
 }
 
@@ -202,18 +213,25 @@ func sameTotals(a, b map[string]float64) (bool, string) {
 	return true, ""
 }
 
-// printMetricTable prints the metric queries' times, scaled to a GB of the
-// access log's raw lines, and whether the systems' totals agree.
+// printMetricTable prints the metric queries' times, scaled to a GB of
+// their job's raw lines, and whether the systems' totals agree.
 func printMetricTable(ds *dataset, rs []*result) {
-	raw := ds.jobRaw["apache"]
-	if raw == 0 || len(rs) == 0 || rs[0].metric == nil {
+	if len(rs) == 0 || rs[0].metric == nil {
 		return
 	}
-	fmt.Printf("\nMetric queries over the access log job (%s of raw lines, %d lines), 24h, result cache bypassed; p50 of wall time over loopback (ms per GB of those raw lines)\n\n", human(raw), ds.jobLines["apache"])
+	fmt.Printf("\nMetric queries, 24h, result cache bypassed; p50 of wall time over loopback (ms per GB of the job's raw lines)\n\n")
+	for _, job := range []string{"apache", "zeek"} {
+		fmt.Printf("- job %s: %s of raw lines, %d lines\n", job, human(ds.jobRaw[job]), ds.jobLines[job])
+	}
+	fmt.Println()
 	fmt.Println("| query | " + strings.Join(names(rs), " | ") + " | same totals |")
 	fmt.Println("|---|" + strings.Repeat("---|", len(rs)+1))
-	perGB := func(d time.Duration) float64 { return d.Seconds() * 1e3 * float64(1<<30) / float64(raw) }
 	for i, q := range metricQueries {
+		raw := ds.jobRaw[q.job]
+		if raw == 0 {
+			continue
+		}
+		perGB := func(d time.Duration) float64 { return d.Seconds() * 1e3 * float64(1<<30) / float64(raw) }
 		var cells []string
 		for _, r := range rs {
 			if r.metric == nil {
@@ -221,7 +239,7 @@ func printMetricTable(ds *dataset, rs []*result) {
 				continue
 			}
 			d := r.metric.times[i].pct(0.5)
-			cell := fmt.Sprintf("%s (%.0f ms/GB)", d.Round(time.Millisecond), perGB(d))
+			cell := fmt.Sprintf("%s (%.0f ms/GB, %.0f MB/s)", d.Round(time.Millisecond), perGB(d), float64(raw)/d.Seconds()/1e6)
 			if e := r.metric.exec[i].pct(0.5); e > 0 {
 				cell += fmt.Sprintf("; server %s", e.Round(time.Millisecond))
 			}
