@@ -315,7 +315,9 @@ func generate(size int64, batch int) (*dataset, error) {
 			}
 			st := &streams[si]
 			ps := lokiclient.Stream{Labels: st.ls}
-			for k := 0; k < 200 && pushed < batch; k++ {
+			// Stop at size exactly: a line past it would get a timestamp
+			// past ds.end, outside the range the queries ask about.
+			for k := 0; k < 200 && pushed < batch && ds.rawBytes < size; k++ {
 				line := st.src.lines[st.cursor]
 				st.cursor = (st.cursor + 1) % len(st.src.lines)
 				if cap(arena)-len(arena) < len(line)+64 {
