@@ -11,6 +11,7 @@ import (
 	"github.com/logsift/logsift/pkg/chunk"
 	"github.com/logsift/logsift/pkg/corpus"
 	"github.com/logsift/logsift/pkg/labels"
+	"github.com/logsift/logsift/pkg/levels"
 	"github.com/logsift/logsift/pkg/store"
 )
 
@@ -19,7 +20,7 @@ import (
 var jsonBench sharedStore
 
 func loadJSONBench(b *testing.B) *Engine {
-	return loadCorpusBench(b, &jsonBench, "zeek", "zeek-wrccdc/json/dns.json", "zeek-wrccdc/json/weird.json")
+	return loadCorpusBench(b, &jsonBench, "zeek", false, "zeek-wrccdc/json/dns.json", "zeek-wrccdc/json/weird.json")
 }
 
 // accessBench is a store of the corpus's real Apache combined access log
@@ -27,7 +28,16 @@ func loadJSONBench(b *testing.B) *Engine {
 var accessBench sharedStore
 
 func loadAccessBench(b *testing.B) *Engine {
-	return loadCorpusBench(b, &accessBench, "apache", "elastic-examples/apache_access_combined.log")
+	return loadCorpusBench(b, &accessBench, "apache", false, "elastic-examples/apache_access_combined.log")
+}
+
+// accessLevelsBench is accessBench with the structured metadata a server
+// gives pushed entries: detected_level on every one ("unknown" on nearly
+// all access lines), as limits.discover_log_levels adds it.
+var accessLevelsBench sharedStore
+
+func loadAccessLevelsBench(b *testing.B) *Engine {
+	return loadCorpusBench(b, &accessLevelsBench, "apache", true, "elastic-examples/apache_access_combined.log")
 }
 
 // loadCorpusBench fills set with the corpus files at paths (relative to the
@@ -35,8 +45,9 @@ func loadAccessBench(b *testing.B) *Engine {
 // until about LOGSIFT_BENCH_MB of raw lines (150 by default), the copies
 // shifted in time so that they follow one another over 24 hours. The
 // copies are further apart than a block, so a block never holds the same
-// line twice and compresses as the file itself does.
-func loadCorpusBench(b *testing.B, set *sharedStore, job string, paths ...string) *Engine {
+// line twice and compresses as the file itself does. With withLevels each
+// entry carries detected_level, as the server's ingest sets it.
+func loadCorpusBench(b *testing.B, set *sharedStore, job string, withLevels bool, paths ...string) *Engine {
 	root := corpus.Require(b)
 	return set.open(b, "logsift-"+job+"-bench-", store.Options{}, func(ctx context.Context, st *store.Store) error {
 		var files [][][]byte
@@ -64,7 +75,11 @@ func loadCorpusBench(b *testing.B, set *sharedStore, job string, paths ...string
 			for f, ls := range files {
 				s := store.Stream{Labels: labels.New("job", job, "log", fmt.Sprint(f))}
 				for i, l := range ls {
-					s.Entries = append(s.Entries, chunk.Entry{Timestamp: t, Line: l})
+					e := chunk.Entry{Timestamp: t, Line: l}
+					if withLevels {
+						e.Metadata = levels.Metadata(levels.FromLine(l))
+					}
+					s.Entries = append(s.Entries, e)
 					t += step
 					set.raw += int64(len(l))
 					set.lines++
@@ -98,5 +113,7 @@ func BenchmarkJSONFilter(b *testing.B) {
 // (BenchmarkSumByStatusPattern's generated lines have random addresses,
 // sizes and ids in every line and compress less).
 func BenchmarkAccessPattern(b *testing.B) {
-	benchQuery(b, loadAccessBench(b), &accessBench, `sum by (status) (count_over_time({job="apache"} | pattern "<ip> - - [<_>] \"<method> <path> <_>\" <status> <size> <_>" [1h]))`)
+	q := `sum by (status) (count_over_time({job="apache"} | pattern "<ip> - - [<_>] \"<method> <path> <_>\" <status> <size> <_>" [1h]))`
+	b.Run("plain", func(b *testing.B) { benchQuery(b, loadAccessBench(b), &accessBench, q) })
+	b.Run("levels", func(b *testing.B) { benchQuery(b, loadAccessLevelsBench(b), &accessLevelsBench, q) })
 }

@@ -75,6 +75,7 @@ func TestMain(m *testing.M) {
 	benchData.remove()
 	jsonBench.remove()
 	accessBench.remove()
+	accessLevelsBench.remove()
 	fuzzData.remove()
 	os.Exit(code)
 }
