@@ -54,8 +54,8 @@ var metricQueries = []metricQuery{
 		job:    "apache",
 	},
 	{
-		name:   "json, count by qtype_name per hour",
-		logql:  `sum by (qtype_name) (count_over_time({job="zeek"} | json | qtype_name=~"A|AAAA" [1h]))`,
+		name:  "json, count by qtype_name per hour",
+		logql: `sum by (qtype_name) (count_over_time({job="zeek"} | json | qtype_name=~"A|AAAA" [1h]))`,
 		// VictoriaLogs splits JSON lines pushed through its Loki API into
 		// fields at ingest (there is no _msg left to unpack), so its query
 		// reads a stored column where logsift parses every line.
@@ -108,19 +108,9 @@ func logsiftMetric(base string, ds *dataset, q metricQuery) (time.Duration, time
 		return 0, 0, nil, err
 	}
 	req.Header.Set("Cache-Control", "no-cache")
-	t := time.Now()
-	resp, err := http.DefaultClient.Do(req)
+	wall, body, err := timedGet(req)
 	if err != nil {
 		return 0, 0, nil, err
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	wall := time.Since(t)
-	if err != nil {
-		return 0, 0, nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return 0, 0, nil, fmt.Errorf("query answered %d: %s", resp.StatusCode, body)
 	}
 	var out struct {
 		Data struct {
@@ -160,19 +150,13 @@ func logsiftMetric(base string, ds *dataset, q metricQuery) (time.Duration, time
 // answers one JSON object per line: the by-fields, _time and n.
 func victoriaMetric(base string, ds *dataset, q metricQuery) (time.Duration, time.Duration, map[string]float64, error) {
 	v := url.Values{"query": {q.logsql}, "start": {ds.start.Format(time.RFC3339Nano)}, "end": {ds.end.Format(time.RFC3339Nano)}}
-	t := time.Now()
-	resp, err := http.Get(base + "/select/logsql/query?" + v.Encode())
+	req, err := http.NewRequest(http.MethodGet, base+"/select/logsql/query?"+v.Encode(), nil)
 	if err != nil {
 		return 0, 0, nil, err
 	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	wall := time.Since(t)
+	wall, body, err := timedGet(req)
 	if err != nil {
 		return 0, 0, nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return 0, 0, nil, fmt.Errorf("query answered %d: %s", resp.StatusCode, body)
 	}
 	totals := map[string]float64{}
 	sc := bufio.NewScanner(bytes.NewReader(body))
@@ -191,6 +175,26 @@ func victoriaMetric(base string, ds *dataset, q metricQuery) (time.Duration, tim
 		totals[row[q.by]] += f
 	}
 	return wall, 0, totals, sc.Err()
+}
+
+// timedGet sends req and returns the wall time until the whole answer
+// was read, and the answer, which must be a 200.
+func timedGet(req *http.Request) (time.Duration, []byte, error) {
+	t := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	wall := time.Since(t)
+	if err != nil {
+		return 0, nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, nil, fmt.Errorf("query answered %d: %s", resp.StatusCode, body)
+	}
+	return wall, body, nil
 }
 
 // sameTotals says whether two systems counted the same, and if not, the
