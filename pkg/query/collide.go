@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/logsift/logsift/pkg/chunk"
 	"github.com/logsift/logsift/pkg/store"
 )
 
@@ -62,14 +63,17 @@ func (rs *rangeScan) sharedTimestamps(ctx context.Context, srcs []source, spans 
 // collideBuffers are one goroutine's reusable buffers for reading
 // timestamp sections.
 type collideBuffers struct {
-	hdr, sec []byte
-	ts       []int64
+	hdr, sec, filter []byte
+	ts               []int64
 }
 
 // chunkTimestamps returns the timestamps of ref's entries inside spans,
 // rising, reading only the header and the timestamp sections of the
 // blocks that touch a span; within is false when the blocks hold more
-// than limit entries.
+// than limit entries. With a line filter, blocks whose filter rules the
+// query out are left out: the scan offers none of their entries, and a
+// duplicate of an entry the scan does offer has the same line, so its
+// block passes the filter too.
 func (rs *rangeScan) chunkTimestamps(ctx context.Context, ref *store.ChunkRef, spans []tspan, b *collideBuffers, limit int) (ts []int64, within bool, err error) {
 	st := rs.ev.e.Store
 	h, hdr, err := st.ReadHeader(*ref, b.hdr)
@@ -78,9 +82,24 @@ func (rs *rangeScan) chunkTimestamps(ctx context.Context, ref *store.ChunkRef, s
 		return nil, false, fmt.Errorf("query: %w", err)
 	}
 	blocks := h.Meta().Blocks
+	wanted := func(i int) bool { return overlapsSpans(spans, blocks[i].MinTime, blocks[i].MaxTime) }
+	if plan := rs.plan; plan != nil {
+		f, fb, err := st.ReadFilter(*ref, b.filter)
+		b.filter = fb
+		if err != nil {
+			return nil, false, fmt.Errorf("query: %w", err)
+		}
+		if !plan.mayMatch(func(nd *chunk.Needle) bool { return f.MayContainNeedle(nd) }) {
+			return nil, true, nil
+		}
+		inSpans := wanted
+		wanted = func(i int) bool {
+			return inSpans(i) && plan.mayMatch(func(nd *chunk.Needle) bool { return f.BlockMayContainNeedle(i, nd) })
+		}
+	}
 	n := 0
 	for i := range blocks {
-		if overlapsSpans(spans, blocks[i].MinTime, blocks[i].MaxTime) {
+		if wanted(i) {
 			n += blocks[i].Entries
 		}
 	}
@@ -89,7 +108,7 @@ func (rs *rangeScan) chunkTimestamps(ctx context.Context, ref *store.ChunkRef, s
 	}
 	out := make([]int64, 0, n)
 	for i := range blocks {
-		if !overlapsSpans(spans, blocks[i].MinTime, blocks[i].MaxTime) {
+		if !wanted(i) {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
