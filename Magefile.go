@@ -92,7 +92,7 @@ func Demo() error {
 // Bench runs the benchmarks docs/benchmarks.md reports: the end-to-end
 // comparison with VictoriaLogs (when ~/go/bin/victoria-logs exists), the
 // agent's import end to end, and the Go benchmarks of the query engine,
-// the agent and the cache. Set LOGSIFT_BENCH_SIZE (default 1GB) for the
+// the store, the event stream, the agent and the cache. Set LOGSIFT_BENCH_SIZE (default 1GB) for the
 // end-to-end runs.
 func Bench() error {
 	size := os.Getenv("LOGSIFT_BENCH_SIZE")
@@ -102,7 +102,9 @@ func Bench() error {
 	steps := [][]string{
 		{"go", "run", "./pkg/cmd/logsift-bench", "-size", size},
 		{"go", "run", "./pkg/cmd/logsift-bench", "-import", "-size", size},
-		{"go", "test", "-run", "^$", "-bench", "SumCountOverTime|SumByStatusPattern|RateLineFilter", "./pkg/query"},
+		{"go", "test", "-run", "^$", "-bench", "SumCountOverTime|SumByStatusPattern|RateLineFilter|AccessPattern|JSONFilter", "./pkg/query"},
+		{"go", "test", "-run", "^$", "-bench", "AppendParallel", "-benchtime", "300x", "./pkg/store"},
+		{"go", "test", "-run", "^$", "-bench", ".", "./pkg/events/stream"},
 		{"go", "test", "-run", "^$", "-bench", "Parse|Sample", "./pkg/pipeline"},
 		{"go", "test", "-run", "^$", "-bench", "Encode|DecodeScan", "./pkg/chunk"},
 		{"go", "test", "-run", "^$", "-bench", "TailOneFile|Tail1000Files", "./agent/tail"},
