@@ -41,10 +41,11 @@ func (rs *rangeScan) sharedTimestamps(ctx context.Context, srcs []source, spans 
 		}
 		var ts []int64
 		if src.head != nil {
+			b.ts = b.ts[:0]
 			for k := range src.head {
-				ts = append(ts, src.head[k].Timestamp)
+				b.ts = append(b.ts, src.head[k].Timestamp)
 			}
-			ts = appendInSpans(nil, ts, spans)
+			ts = appendInSpans(nil, b.ts, spans)
 		} else {
 			var within bool
 			if ts, within, err = rs.chunkTimestamps(ctx, src.ref, spans, b, maxCollideTimestamps-total); err != nil || !within {
