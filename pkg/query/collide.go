@@ -25,7 +25,10 @@ import (
 
 // maxCollideTimestamps bounds the timestamps read for one stream: past
 // it, the stream keeps the set for every entry in its overlaps rather
-// than holding them all.
+// than holding them all. The lists live only while one stream's shared
+// timestamps are found (at most 32 MiB per worker), which is why they are
+// not charged to the query's memory budget; the set they spare is (48
+// bytes an entry).
 var maxCollideTimestamps = 4 << 20 // a variable for the tests
 
 // sharedTimestamps returns the timestamps within spans that two or more of
