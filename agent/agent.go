@@ -25,7 +25,6 @@ import (
 	"github.com/logsift/logsift/agent/config"
 	"github.com/logsift/logsift/agent/ship"
 	"github.com/logsift/logsift/agent/tail"
-	"github.com/logsift/logsift/pkg/chunk"
 	"github.com/logsift/logsift/pkg/labels"
 )
 
@@ -82,7 +81,7 @@ func New(cfg *config.Config, log *slog.Logger) (*Agent, error) {
 		Build: build.Options{
 			TargetBytes: int(cfg.Chunks.TargetBytes),
 			MaxAge:      cfg.Chunks.MaxAge,
-			Chunk:       chunk.Options{BlockSize: int(cfg.Chunks.BlockBytes)},
+			Chunk:       cfg.Chunks.ChunkOptions(),
 		},
 		BufferBytes:       int64(cfg.Chunks.BufferBytes),
 		NoLevels:          !cfg.DiscoverLogLevels,

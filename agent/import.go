@@ -17,6 +17,7 @@ import (
 	"github.com/logsift/logsift/agent/ship"
 	"github.com/logsift/logsift/agent/track"
 	"github.com/logsift/logsift/pkg/api"
+	"github.com/logsift/logsift/pkg/chunk"
 )
 
 // Import runs a workspace import with the configured output and returns
@@ -94,6 +95,9 @@ func ImportRun(ctx context.Context, cfg *config.Config, opts ImportOptions, log 
 		opts.ServiceNameLabels = cfg.DiscoverServiceName
 	}
 	opts.NoServiceName = opts.NoServiceName || len(opts.ServiceNameLabels) == 0
+	if opts.Chunk == (chunk.Options{}) {
+		opts.Chunk = cfg.Chunks.ChunkOptions()
+	}
 	if opts.Logger == nil {
 		opts.Logger = log
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/logsift/logsift/agent/detect"
 	"github.com/logsift/logsift/agent/glob"
+	"github.com/logsift/logsift/pkg/chunk"
 	"github.com/logsift/logsift/pkg/labels"
 	"github.com/logsift/logsift/pkg/servicename"
 	"github.com/logsift/logsift/pkg/tenant"
@@ -138,6 +139,18 @@ type Chunks struct {
 	MaxAge      time.Duration `yaml:"max_age"`
 	BufferBytes ByteSize      `yaml:"buffer_bytes"`
 	BlockBytes  ByteSize      `yaml:"block_bytes"`
+	// Codec compresses the chunks: zstd (the default) or lz4, whose chunks
+	// are about 40 % larger on the spool, the wire and the server's disk
+	// but decompress about 2.5 times faster in the server's queries
+	// (docs/formats/chunk.md).
+	Codec string `yaml:"codec"`
+}
+
+// ChunkOptions is the chunk encoder's configuration. Call it on a
+// validated configuration: an unknown codec falls back to the default.
+func (c Chunks) ChunkOptions() chunk.Options {
+	codec, _ := chunk.ParseCodec(c.Codec)
+	return chunk.Options{BlockSize: int(c.BlockBytes), Codec: codec}
 }
 
 // Spool tunes the on-disk queue.
@@ -419,6 +432,9 @@ func (c *Config) validate(name string, root *yaml.Node) Errors {
 	positive([]any{"chunks", "buffer_bytes"}, int64(ch.BufferBytes))
 	if ch.BlockBytes != 0 && (ch.BlockBytes < 4<<10 || ch.BlockBytes > 4<<20) {
 		add([]any{"chunks", "block_bytes"}, "must be between 4KiB and 4MiB (0 for the default)")
+	}
+	if _, err := chunk.ParseCodec(ch.Codec); err != nil {
+		add([]any{"chunks", "codec"}, "%q: use lz4 or zstd", ch.Codec)
 	}
 	if ch.TargetBytes+t.MaxLineBytes > o.MaxChunkBytes {
 		add([]any{"chunks", "target_bytes"}, "target_bytes plus tail.max_line_bytes (%s) must stay below output.max_chunk_bytes (%s)", t.MaxLineBytes+ch.TargetBytes, o.MaxChunkBytes)

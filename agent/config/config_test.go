@@ -55,6 +55,8 @@ tail:
   max_open_files: 0
 spool:
   max_bytes: 1MiB
+chunks:
+  codec: gzip
 `))
 	if err == nil {
 		t.Fatal("no error")
@@ -66,6 +68,7 @@ spool:
 		`a.yaml:6: tail.start_at: "middle"`,
 		`a.yaml:7: tail.max_open_files: must be positive`,
 		`a.yaml:9: spool.max_bytes: must be at least twice segment_bytes`,
+		`a.yaml:11: chunks.codec: "gzip": use lz4 or zstd`,
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("missing %q in\n%s", want, msg)

@@ -51,7 +51,7 @@ func (e *encoders) loop() {
 		}
 		ents := b.build()
 		n := len(ents)
-		data, _, err := chunk.Encode(job.labels, ents, chunk.Options{})
+		data, _, err := chunk.Encode(job.labels, ents, e.imp.opts.Chunk)
 		putBatch(b)
 		if err != nil {
 			job.fail(fmt.Sprintf("cannot build a chunk: %v", err))

@@ -28,6 +28,7 @@ import (
 	"github.com/logsift/logsift/agent/archive"
 	"github.com/logsift/logsift/agent/detect"
 	"github.com/logsift/logsift/agent/ship"
+	"github.com/logsift/logsift/pkg/chunk"
 	"github.com/logsift/logsift/pkg/labels"
 	"github.com/logsift/logsift/pkg/servicename"
 )
@@ -78,6 +79,8 @@ type Options struct {
 	// ChunkBytes is the raw size (line bytes) at which a file's records
 	// are cut into a chunk; 0 means DefaultChunkBytes.
 	ChunkBytes int
+	// Chunk tunes the chunk encoder (block size, codec).
+	Chunk chunk.Options
 	// Logger receives problems and the summary as structured logs; nil
 	// means slog.Default().
 	Logger *slog.Logger

@@ -32,7 +32,8 @@ func (id ID) String() string { return fmt.Sprintf("%x", id[:]) }
 
 // Options tune the encoder. The zero value is the documented default.
 type Options struct {
-	BlockSize int // target raw bytes per block; 0 means DefaultBlockSize
+	BlockSize int   // target raw bytes per block; 0 means DefaultBlockSize
+	Codec     Codec // compression of the sections; 0 means DefaultCodec
 }
 
 // BlockMeta describes one block of a chunk.
@@ -58,6 +59,7 @@ type Meta struct {
 	// FilterOffset and FilterLen locate the filter section inside the
 	// encoded chunk, so a store can read and test it without the blocks.
 	FilterOffset, FilterLen int
+	Codec                   Codec // compression of every section
 }
 
 // Format constants and limits. Decode rejects anything beyond them, which is
@@ -65,8 +67,6 @@ type Meta struct {
 const (
 	Magic   = "LSCK"
 	Version = 1
-
-	codecZstd = 1
 
 	// DefaultBlockSize is the target raw size of a block (line and metadata
 	// bytes); measured as the knee of compression ratio versus decode speed

@@ -2,6 +2,7 @@ package chunk
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -75,16 +76,28 @@ func randomEntries(rng *rand.Rand, n int) []Entry {
 
 func TestRoundTrip(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	for _, tc := range []struct {
+	var cases []struct {
 		name string
 		n    int
 		opts Options
-	}{
-		{"one", 1, Options{}},
-		{"small", 50, Options{}},
-		{"many-blocks", 5000, Options{BlockSize: MinBlockSize}},
-		{"default", 20000, Options{}},
-	} {
+	}
+	for _, codec := range []Codec{0, CodecZstd, CodecLZ4} {
+		for _, c := range []struct {
+			name string
+			n    int
+			opts Options
+		}{
+			{"one", 1, Options{}},
+			{"small", 50, Options{}},
+			{"many-blocks", 5000, Options{BlockSize: MinBlockSize}},
+			{"default", 20000, Options{}},
+		} {
+			c.opts.Codec = codec
+			c.name += "/" + codec.String()
+			cases = append(cases, c)
+		}
+	}
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			ents := randomEntries(rng, tc.n)
 			want := cloneEntries(ents)
@@ -97,6 +110,9 @@ func TestRoundTrip(t *testing.T) {
 			c, got := readAll(t, b)
 			equalEntries(t, got, want)
 			dm := c.Meta()
+			if want := cmp.Or(tc.opts.Codec, DefaultCodec); dm.Codec != want || meta.Codec != want || b[5] != byte(want) {
+				t.Fatalf("codec: decoded %v, encoded %v, byte 5 = %d; want %v", dm.Codec, meta.Codec, b[5], want)
+			}
 			if dm.ID != meta.ID || !dm.Labels.Equal(testLabels) || dm.MinTime != want[0].Timestamp ||
 				dm.MaxTime != want[len(want)-1].Timestamp || dm.Entries != len(want) || dm.Size != len(b) ||
 				dm.FilterOffset != meta.FilterOffset || dm.FilterLen != meta.FilterLen || !slices.Equal(dm.Blocks, meta.Blocks) {
@@ -608,5 +624,156 @@ func TestMetadataRunsRoundTrip(t *testing.T) {
 	}
 	if k != len(ents) {
 		t.Fatalf("%d entries read, want %d", k, len(ents))
+	}
+}
+
+// TestCodecs checks what the codec changes and what it must not: the ID
+// and the entries are the same under either codec, each codec's sections
+// really are compressed (not stored raw), and a chunk of an unknown codec
+// is refused.
+func TestCodecs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	ents := entriesOf(genAccessLog(rng, 3000), 1e18)
+	want := cloneEntries(ents)
+	var ids []ID
+	for _, codec := range []Codec{CodecZstd, CodecLZ4} {
+		b, meta, err := Encode(testLabels, cloneEntries(ents), Options{Codec: codec})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if meta.Size*3 > int(meta.RawBytes) {
+			t.Fatalf("%v: %d bytes for %d raw: the access lines were not compressed", codec, meta.Size, meta.RawBytes)
+		}
+		_, got := readAll(t, b)
+		equalEntries(t, got, want)
+		ids = append(ids, meta.ID)
+
+		bad := slices.Clone(b)
+		bad[5] = 3
+		binary.LittleEndian.PutUint32(bad[meta.FilterOffset-4:], crc(bad[:meta.FilterOffset-4]))
+		if _, err := Decode(bad); err == nil || !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "codec 3") {
+			t.Fatalf("codec byte 3: %v", err)
+		}
+		if _, err := DecodeHeader(bad, len(bad)); err == nil {
+			t.Fatal("DecodeHeader accepted codec 3")
+		}
+	}
+	if ids[0] != ids[1] {
+		t.Fatal("the ID depends on the codec")
+	}
+	if _, _, err := Encode(testLabels, cloneEntries(ents[:3]), Options{Codec: 9}); err == nil {
+		t.Fatal("Encode accepted codec 9")
+	}
+}
+
+// TestLZ4SectionCannotOverflow hands the lz4 decoder a section whose
+// content inflates past the size the block table declares: it must fail
+// as corrupt, not write beyond the declared size.
+func TestLZ4SectionCannotOverflow(t *testing.T) {
+	raw := bytes.Repeat([]byte("abcdefgh"), 4096)
+	comp, err := compressSection(CodecLZ4, nil, raw)
+	if err != nil || len(comp) >= len(raw) {
+		t.Fatalf("compress: %v, %d bytes", err, len(comp))
+	}
+	for _, declared := range []int{len(raw) - 1, len(raw) / 2, 1} {
+		dst := make([]byte, 0, declared+decodeSlack(declared))
+		if _, err := decompressSection(CodecLZ4, dst, comp, declared); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("declared %d of %d: %v", declared, len(raw), err)
+		}
+	}
+	if _, err := decompressSection(CodecLZ4, nil, comp, len(raw)+1); !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("declared one byte more than the content: %v", err)
+	}
+	out, err := decompressSection(CodecLZ4, nil, comp, len(raw))
+	if err != nil || !bytes.Equal(out, raw) {
+		t.Fatalf("exact size: %v", err)
+	}
+	// Incompressible bytes are stored raw under either codec.
+	noise := make([]byte, 4096)
+	for i := range noise {
+		noise[i] = byte(rand.Uint32())
+	}
+	for _, c := range []Codec{CodecZstd, CodecLZ4} {
+		if got, err := compressSection(c, nil, noise); err != nil || !bytes.Equal(got, noise) {
+			t.Fatalf("%v: random bytes not stored raw: %v", c, err)
+		}
+	}
+}
+
+func TestParseCodec(t *testing.T) {
+	for in, want := range map[string]Codec{"": DefaultCodec, "lz4": CodecLZ4, "ZSTD": CodecZstd, " zstd ": CodecZstd} {
+		if got, err := ParseCodec(in); err != nil || got != want {
+			t.Errorf("ParseCodec(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	if _, err := ParseCodec("gzip"); err == nil || !strings.Contains(err.Error(), "gzip") {
+		t.Errorf("ParseCodec(gzip): %v", err)
+	}
+}
+
+// TestNeedMetadata checks that a block's metadata is left undecoded only
+// when none of the needed names occurs in it, and that LoadMetadata then
+// gives the entries exactly what a full read gives.
+func TestNeedMetadata(t *testing.T) {
+	rng := rand.New(rand.NewPCG(8, 9))
+	ents := randomEntries(rng, 3000)
+	for i := range ents {
+		ents[i].Metadata = labels.New("detected_level", "info")
+		if i > 1500 && i%97 == 0 { // only in the later blocks
+			ents[i].Metadata = labels.New("detected_level", "info", "status", "500")
+		}
+		if i%7 == 0 {
+			ents[i].Metadata = nil
+		}
+	}
+	b, meta, err := Encode(testLabels, ents, Options{BlockSize: MinBlockSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, want := readAll(t, b)
+	var buf BlockBuffer
+	buf.NeedMetadata([]string{"status"}, false)
+	skipped, decoded, off := 0, 0, 0
+	for i, bm := range meta.Blocks {
+		es, err := c.ReadBlock(i, &buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := want[off : off+len(es)]
+		off += len(es)
+		hasStatus := slices.ContainsFunc(w, func(e Entry) bool { return e.Metadata.Has("status") })
+		switch {
+		case bm.MetadataBytes == 0 || hasStatus:
+			if buf.MetadataPending() {
+				t.Fatalf("block %d: metadata left undecoded (status: %v)", i, hasStatus)
+			}
+			decoded++
+		default:
+			if !buf.MetadataPending() {
+				t.Fatalf("block %d: metadata decoded though no status label is in it", i)
+			}
+			for _, e := range es {
+				if e.Metadata != nil {
+					t.Fatalf("block %d: an entry has metadata before LoadMetadata", i)
+				}
+			}
+			if err := buf.LoadMetadata(); err != nil || buf.MetadataPending() {
+				t.Fatalf("LoadMetadata: %v", err)
+			}
+			skipped++
+		}
+		equalEntries(t, es, w)
+	}
+	if skipped == 0 || decoded == 0 {
+		t.Fatalf("%d blocks skipped, %d decoded: the data does not test both", skipped, decoded)
+	}
+	// all restores full decoding; no names means no metadata at all.
+	buf.NeedMetadata(nil, true)
+	if _, err := c.ReadBlock(0, &buf); err != nil || buf.MetadataPending() {
+		t.Fatalf("all: %v, pending %v", err, buf.MetadataPending())
+	}
+	buf.NeedMetadata(nil, false)
+	if _, err := c.ReadBlock(len(meta.Blocks)-1, &buf); err != nil || !buf.MetadataPending() {
+		t.Fatalf("none: %v, pending %v", err, buf.MetadataPending())
 	}
 }

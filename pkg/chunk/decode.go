@@ -1,6 +1,7 @@
 package chunk
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -175,7 +176,7 @@ func parseHeader(b []byte, size int) (*Header, error) {
 	if b[4] != Version {
 		return nil, corruptf("unsupported version %d", b[4])
 	}
-	if b[5] != codecZstd {
+	if !Codec(b[5]).valid() {
 		return nil, corruptf("unsupported codec %d", b[5])
 	}
 	if b[6] != 0 || b[7] != 0 {
@@ -192,6 +193,7 @@ func parseHeader(b []byte, size int) (*Header, error) {
 
 	h := &Header{}
 	m := &h.meta
+	m.Codec = Codec(b[5])
 	r := reader{b: b[prefixLen:hend]}
 	copy(m.ID[:], r.bytes("id", len(m.ID)))
 	m.Labels = readLabels(&r)
@@ -323,6 +325,61 @@ type BlockBuffer struct {
 	entries []Entry
 	pairs   []labels.Label
 	mdSpans [][2]int32 // per entry: its pairs, [start, end) of pairs
+
+	// Set by NeedMetadata: decode a block's metadata only when one of
+	// mdNames occurs in its section.
+	mdLimit bool
+	mdNames [][]byte
+	// mdPending are the entries of the block last read whose metadata
+	// ReadBlock left undecoded (LoadMetadata); nil when there are none.
+	mdPending []Entry
+}
+
+// NeedMetadata tells ReadBlock which structured metadata its caller reads.
+// With all set (what a zero BlockBuffer does) every block's metadata is
+// decoded. Otherwise a block's is decoded only when one of names occurs
+// anywhere in the bytes of its metadata section (so a block that holds
+// such a label is always decoded, whole); the entries of other blocks
+// have nil Metadata until LoadMetadata. A metric query grouping by a few
+// labels reads no metadata but those: the detected_level a server gives
+// every entry then costs no decoding. A skipped section is not parsed, so
+// malformed metadata in it goes unnoticed until something needs it.
+func (b *BlockBuffer) NeedMetadata(names []string, all bool) {
+	b.mdLimit = !all
+	b.mdNames = b.mdNames[:0]
+	for _, n := range names {
+		b.mdNames = append(b.mdNames, []byte(n))
+	}
+}
+
+// MetadataPending reports whether the block last read has structured
+// metadata that ReadBlock left undecoded.
+func (b *BlockBuffer) MetadataPending() bool { return b.mdPending != nil }
+
+// LoadMetadata decodes the structured metadata ReadBlock left undecoded
+// (see NeedMetadata) into the entries it returned; it does nothing when
+// none is pending.
+func (b *BlockBuffer) LoadMetadata() error {
+	ents := b.mdPending
+	if ents == nil {
+		return nil
+	}
+	b.mdPending = nil
+	return b.readMetadata(ents)
+}
+
+// mayHoldNeeded reports whether the raw metadata section md can hold a
+// label that NeedMetadata asked for.
+func (b *BlockBuffer) mayHoldNeeded(md []byte) bool {
+	if !b.mdLimit {
+		return true
+	}
+	for _, n := range b.mdNames {
+		if bytes.Contains(md, n) {
+			return true
+		}
+	}
+	return false
 }
 
 // Lines returns the line bytes of the block last read into b: the lines of
@@ -347,19 +404,20 @@ func (c *Chunk) ReadBlock(i int, buf *BlockBuffer) ([]Entry, error) {
 		return nil, err
 	}
 	pos := bl.off
-	buf.ts, err = decompressSection(buf.ts, c.b[pos:pos+bl.tsComp], bl.tsRaw)
+	buf.ts, err = decompressSection(c.meta.Codec, buf.ts, c.b[pos:pos+bl.tsComp], bl.tsRaw)
 	if err != nil {
 		return nil, fmt.Errorf("block %d timestamps: %w", i, err)
 	}
 	pos += bl.tsComp
-	buf.lines, err = decompressSection(buf.lines, c.b[pos:pos+bl.lineComp], bl.raw)
+	buf.lines, err = decompressSection(c.meta.Codec, buf.lines, c.b[pos:pos+bl.lineComp], bl.raw)
 	if err != nil {
 		return nil, fmt.Errorf("block %d lines: %w", i, err)
 	}
 	pos += bl.lineComp
 	buf.md = buf.md[:0]
+	buf.mdPending = nil
 	if bl.mdRaw > 0 {
-		buf.md, err = decompressSection(buf.md, c.b[pos:pos+bl.mdComp], bl.mdRaw)
+		buf.md, err = decompressSection(c.meta.Codec, buf.md, c.b[pos:pos+bl.mdComp], bl.mdRaw)
 		if err != nil {
 			return nil, fmt.Errorf("block %d metadata: %w", i, err)
 		}
@@ -392,7 +450,9 @@ func (c *Chunk) ReadBlock(i int, buf *BlockBuffer) ([]Entry, error) {
 		return nil, corruptf("block %d: line lengths do not add up to %d bytes", i, bl.raw)
 	}
 	if bl.mdRaw > 0 {
-		if err := buf.readMetadata(ents); err != nil {
+		if !buf.mayHoldNeeded(buf.md) {
+			buf.mdPending = ents
+		} else if err := buf.readMetadata(ents); err != nil {
 			return nil, fmt.Errorf("block %d: %w", i, err)
 		}
 	}
@@ -531,7 +591,7 @@ func (h *Header) BlockTimestamps(i int, sec []byte, dst []int64) ([]int64, error
 	}
 	bp := tsBufPool.Get().(*[]byte)
 	defer tsBufPool.Put(bp)
-	*bp, err = decompressSection(*bp, sec, bl.tsRaw)
+	*bp, err = decompressSection(h.meta.Codec, *bp, sec, bl.tsRaw)
 	if err != nil {
 		return dst, fmt.Errorf("block %d timestamps: %w", i, err)
 	}

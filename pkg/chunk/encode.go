@@ -64,9 +64,12 @@ func Encode(lbls labels.Labels, entries []Entry, opts Options) ([]byte, *Meta, e
 	if len(entries) == 0 {
 		return nil, nil, ErrNoEntries
 	}
-	enc, _, err := codecs()
-	if err != nil {
-		return nil, nil, err
+	codec := opts.Codec
+	if codec == 0 {
+		codec = DefaultCodec
+	}
+	if !codec.valid() {
+		return nil, nil, fmt.Errorf("chunk: unknown codec %d", codec)
 	}
 	if !slices.IsSortedFunc(entries, compareEntries) {
 		slices.SortStableFunc(entries, compareEntries)
@@ -119,7 +122,10 @@ func Encode(lbls labels.Labels, entries []Entry, opts Options) ([]byte, *Meta, e
 		if len(e.blocks) == MaxBlocks {
 			return nil, nil, fmt.Errorf("chunk: entries need more than %d blocks", MaxBlocks)
 		}
-		bh := e.encodeBlock(enc, entries[start:end])
+		bh, err := e.encodeBlock(codec, entries[start:end])
+		if err != nil {
+			return nil, nil, err
+		}
 		rawTotal += int64(bh.raw)
 		e.blocks = append(e.blocks, bh)
 		start = end
@@ -137,6 +143,7 @@ func Encode(lbls labels.Labels, entries []Entry, opts Options) ([]byte, *Meta, e
 		Entries:  len(entries),
 		RawBytes: rawTotal,
 		Blocks:   make([]BlockMeta, len(e.blocks)),
+		Codec:    codec,
 	}
 	e.hdr = append(e.hdr[:0], id[:]...)
 	e.hdr = appendPairs(e.hdr, lbls)
@@ -164,7 +171,7 @@ func Encode(lbls labels.Labels, entries []Entry, opts Options) ([]byte, *Meta, e
 	total := prefixLen + len(e.hdr) + 4 + filterLen + len(e.data)
 	out := make([]byte, 0, total)
 	out = append(out, Magic...)
-	out = append(out, Version, codecZstd, 0, 0)
+	out = append(out, Version, byte(codec), 0, 0)
 	out = binary.LittleEndian.AppendUint32(out, uint32(len(e.hdr)))
 	out = append(out, e.hdr...)
 	out = binary.LittleEndian.AppendUint32(out, crc(out))
@@ -185,9 +192,7 @@ func compareEntries(a, b Entry) int { return cmp.Compare(a.Timestamp, b.Timestam
 
 // encodeBlock appends one block's sections and checksum to e.data and its
 // filter to e.filterDir/e.filterMap, and feeds its entries to the ID.
-func (e *encoder) encodeBlock(enc interface {
-	EncodeAll(src, dst []byte) []byte
-}, ents []Entry) blockHeader {
+func (e *encoder) encodeBlock(codec Codec, ents []Entry) (blockHeader, error) {
 	bh := blockHeader{minTime: ents[0].Timestamp, maxTime: ents[len(ents)-1].Timestamp, entries: len(ents)}
 	e.secA, e.secC, e.lines = e.secA[:0], e.secC[:0], e.lines[:0]
 	prev := bh.minTime
@@ -211,18 +216,25 @@ func (e *encoder) encodeBlock(enc interface {
 	bh.raw, bh.tsRaw, bh.mdRaw = len(e.lines), len(e.secA), len(e.secC)
 
 	start := len(e.data)
-	e.data = compressSection(enc, e.data, e.secA)
+	var err error
+	if e.data, err = compressSection(codec, e.data, e.secA); err != nil {
+		return bh, err
+	}
 	bh.tsComp = len(e.data) - start
-	e.data = compressSection(enc, e.data, e.lines)
+	if e.data, err = compressSection(codec, e.data, e.lines); err != nil {
+		return bh, err
+	}
 	bh.lineComp = len(e.data) - start - bh.tsComp
-	e.data = compressSection(enc, e.data, e.secC)
+	if e.data, err = compressSection(codec, e.data, e.secC); err != nil {
+		return bh, err
+	}
 	bh.mdComp = len(e.data) - start - bh.tsComp - bh.lineComp
 	e.data = binary.LittleEndian.AppendUint32(e.data, crc(e.data[start:]))
 
 	limit := filterCap(bh.raw, len(e.data)-start)
 	e.markGrams(ents, scratchLg(limit))
 	e.filterDir, e.filterMap = e.fb.finish(e.filterDir, e.filterMap, limit)
-	return bh
+	return bh, nil
 }
 
 // markGrams lowercases the block's lines (e.lines, back to back) and marks

@@ -24,6 +24,9 @@ func fuzzSeedChunks(tb testing.TB) [][]byte {
 	add([]Entry{{Timestamp: -5, Line: []byte("a")}, {Timestamp: 9, Metadata: labels.New("level", "warn")}}, Options{})
 	add(randomEntries(rng, 40), Options{BlockSize: MinBlockSize})
 	add(entriesOf(genAccessLog(rng, 30), 1e18), Options{})
+	// The same under the other codec, so mutations reach both decoders.
+	add(randomEntries(rng, 40), Options{BlockSize: MinBlockSize, Codec: CodecLZ4})
+	add(entriesOf(genAccessLog(rng, 30), 1e18), Options{Codec: CodecLZ4})
 	return out
 }
 
@@ -125,7 +128,7 @@ func FuzzRoundTrip(f *testing.F) {
 		}
 		want := cloneEntries(ents)
 		slices.SortStableFunc(want, compareEntries)
-		opts := Options{BlockSize: MinBlockSize + int(blockSize)}
+		opts := Options{BlockSize: MinBlockSize + int(blockSize), Codec: Codec(1 + seed%2)}
 		b, meta, err := Encode(testLabels, ents, opts)
 		if err != nil {
 			t.Fatal(err)

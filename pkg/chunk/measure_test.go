@@ -16,6 +16,7 @@ import (
 
 	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
+	"github.com/pierrec/lz4/v4"
 )
 
 var measure = flag.Bool("measure", false, "run TestMeasureCorpus: print the corpus measurements quoted in docs/formats/chunk.md")
@@ -424,6 +425,15 @@ func measureCodecs(t *testing.T, out *os.File, streams []*corpusStream) {
 			func(dst, src []byte) ([]byte, error) { return s2.Decode(dst[:cap(dst)], src) }},
 		codec{"s2 better", func(dst, src []byte) []byte { return s2.EncodeBetter(dst[:cap(dst)], src) },
 			func(dst, src []byte) ([]byte, error) { return s2.Decode(dst[:cap(dst)], src) }})
+	lz4Dec := func(dst, src []byte) ([]byte, error) {
+		n, err := lz4.UncompressBlock(src, dst[:cap(dst)])
+		return dst[:n], err
+	}
+	var fast lz4.Compressor
+	hc := lz4.CompressorHC{Level: lz4.Level9}
+	codecs = append(codecs,
+		codec{"lz4", func(dst, src []byte) []byte { n, _ := fast.CompressBlock(src, dst[:cap(dst)]); return dst[:n] }, lz4Dec},
+		codec{"lz4 hc9", func(dst, src []byte) []byte { n, _ := hc.CompressBlock(src, dst[:cap(dst)]); return dst[:n] }, lz4Dec})
 	var blocks [][]byte
 	var raw int
 	for _, s := range streams {

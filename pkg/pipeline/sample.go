@@ -30,6 +30,10 @@ type SampleExtractor struct {
 	// captures and its structured metadata, and extractors remember the
 	// series of each such tuple (see seriesMemo).
 	keyed bool
+	// mdAll: any structured metadata may change a sample; otherwise only
+	// labels named in mdNames can (MetadataNames).
+	mdAll   bool
+	mdNames []string
 }
 
 type groupMode uint8
@@ -130,12 +134,26 @@ func NewSampleExtractorWith(r *logql.RangeAggregationExpr, opts SampleOptions) (
 			x.without[u.Label] = true
 		}
 	}
-	p, err := compileStages(r.Range.Selector.Stages, x.hints(r))
+	h := x.hints(r)
+	p, err := compileStages(r.Range.Selector.Stages, h)
 	if err != nil {
 		return nil, err
 	}
 	x.p = p
 	x.keyed = u == nil && !x.noLabels && keyedStages(p.stages)
+	// With line filters and at most a pattern or regexp parser, no stage
+	// reads a label or can fail (a failure keeps every label), so a
+	// metadata label reaches a series only through the grouping, under a
+	// name the hints hold (which include the base of a wanted
+	// name_extracted, for a capture renamed because metadata has its
+	// name). Anything else may read every label.
+	x.mdAll = true
+	if u == nil && h != nil && h.req != nil && (keyedStages(p.stages) || lineFiltersOnly(p.stages)) {
+		x.mdAll = false
+		for _, n := range h.reqList {
+			x.mdNames = append(x.mdNames, n.name)
+		}
+	}
 	x.countOnly = len(r.Range.Selector.Stages) == 0 && u == nil &&
 		(r.Op == logql.RangeCount || r.Op == logql.RangeRate || r.Op == logql.RangeAbsent)
 	return x, nil
@@ -230,6 +248,22 @@ func (x *SampleExtractor) ForWorkerStream(w *Worker, stream labels.Labels) *Stre
 		sx.memo = &seriesMemo{}
 	}
 	return sx
+}
+
+// MetadataNames tells a scan which structured metadata can change this
+// extractor's samples: with all, any; otherwise only labels whose name is
+// in names (none when names is empty). Entries handed to Process may then
+// go without their other metadata (chunk.BlockBuffer.NeedMetadata).
+func (x *SampleExtractor) MetadataNames() (names []string, all bool) { return x.mdNames, x.mdAll }
+
+// lineFiltersOnly reports whether stages are line filters alone (or none).
+func lineFiltersOnly(stages []stage) bool {
+	for _, s := range stages {
+		if _, ok := s.(lineFilterStage); !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // keyedStages reports whether stages are zero or more line filters and

@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -174,5 +175,43 @@ func TestSampleCachedWithoutAllocs(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("%v allocations per sample, want 0", allocs)
+	}
+}
+
+// TestMetadataNames checks which structured metadata an extractor says
+// can change its samples: only the grouping's names (with the base of a
+// wanted name_extracted) when the stages are line filters and at most a
+// pattern or regexp parser; every label otherwise.
+func TestMetadataNames(t *testing.T) {
+	by := func(names ...string) SampleOptions { return SampleOptions{Grouping: &logql.Grouping{Labels: names}} }
+	for _, c := range []struct {
+		query string
+		opts  SampleOptions
+		names []string // nil: all
+	}{
+		{`count_over_time({a="b"} | pattern "<_> <status> <_>" [1m])`, by("status"), []string{"status"}},
+		{`count_over_time({a="b"} |= "x" | regexp "(?P<s>\\d+)" [1m])`, by("s_extracted", "host"), []string{"host", "s", "s_extracted"}},
+		{`count_over_time({a="b"} |= "x" [1m])`, by("host"), []string{"host"}},
+		{`bytes_over_time({a="b"} [1m])`, by("host"), []string{"host"}},
+		{`count_over_time({a="b"} | pattern "<_> <status> <_>" [1m])`, SampleOptions{NoLabels: true}, []string{}},
+		{`count_over_time({a="b"} |= "x" [1m])`, SampleOptions{}, nil},                                         // every label is kept
+		{`count_over_time({a="b"} |= "x" [1m])`, SampleOptions{Grouping: &logql.Grouping{Without: true}}, nil}, // without keeps the rest
+		{`count_over_time({a="b"} | logfmt [1m])`, by("status"), nil},                                          // a parser that can fail
+		{`count_over_time({a="b"} | pattern "<s> <_>" | s="x" [1m])`, by("host"), nil},                         // a label filter
+		{`count_over_time({a="b"} | line_format "{{.s}}" [1m])`, by("host"), nil},                              // a template
+		{`sum_over_time({a="b"} | pattern "<_> <v>" | unwrap v [1m])`, by("host"), nil},                        // a conversion that can fail
+	} {
+		x := sampleExtractor(t, c.query, c.opts)
+		names, all := x.MetadataNames()
+		if c.names == nil {
+			if !all {
+				t.Errorf("%s %+v: only %v, want every label", c.query, c.opts, names)
+			}
+			continue
+		}
+		got := slices.Sorted(slices.Values(names))
+		if all || !slices.Equal(got, c.names) {
+			t.Errorf("%s %+v: %v (all %v), want only %v", c.query, c.opts, got, all, c.names)
+		}
 	}
 }

@@ -92,6 +92,11 @@ type Stats struct {
 	Streams            int64
 	ExecTime           time.Duration
 	StoreFilterReadDur time.Duration
+
+	// MetadataSkipped counts blocks whose structured metadata a metric
+	// query left undecoded, none of it able to change the answer (not a
+	// figure Loki reports).
+	MetadataSkipped int64
 }
 
 // Engine runs queries against a store.
@@ -224,6 +229,7 @@ func (s *Stats) add(o Stats) {
 	s.HeadChunkBytes += o.HeadChunkBytes
 	s.HeadChunkLines += o.HeadChunkLines
 	s.PostFilterLines += o.PostFilterLines
+	s.MetadataSkipped += o.MetadataSkipped
 	s.StoreFilterReadDur += o.StoreFilterReadDur
 }
 

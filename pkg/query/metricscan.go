@@ -498,10 +498,29 @@ func (w *scanWorker) duplicate(stream int, e *chunk.Entry) bool {
 	rs := w.rs
 	if sp := rs.overlaps[stream]; len(sp) > 0 && (!rs.sharedKnown[stream] || len(rs.shared[stream]) > 0) && inSpans(sp, e.Timestamp) {
 		if _, shared := slices.BinarySearch(rs.shared[stream], e.Timestamp); shared || !rs.sharedKnown[stream] {
+			w.loadMetadata()
 			return rs.dd.seen(dedupKey{group: rs.streams[stream].Hash, ts: e.Timestamp, line: hashChunkEntry(e)})
 		}
 	}
+	if w.run.ok && e.Timestamp == w.run.ts {
+		w.loadMetadata() // dup hashes this entry and the run's first
+	}
 	return w.run.dup(e)
+}
+
+// skipUnneededMetadata lets the scan leave undecoded the structured
+// metadata of blocks where it cannot change a sample; a test turns it off
+// to check that the answers are the same.
+var skipUnneededMetadata = true
+
+// loadMetadata decodes the structured metadata the block buffer left
+// undecoded (NeedMetadata) before an entry is hashed for deduplication:
+// the hash covers the metadata, so it must not depend on whether the
+// query needed it.
+func (w *scanWorker) loadMetadata() {
+	if err := w.bb.LoadMetadata(); err != nil {
+		w.fail(fmt.Errorf("query: %w", err))
+	}
 }
 
 func (w *scanWorker) scan(ctx context.Context, src *source) error {
@@ -554,6 +573,14 @@ func (w *scanWorker) scan(ctx context.Context, src *source) error {
 	w.st.CompressedBytes += int64(ref.Size)
 	meta := c.Meta()
 	filter := c.Filter()
+	switch {
+	case !skipUnneededMetadata:
+		w.bb.NeedMetadata(nil, true)
+	case metaFree:
+		w.bb.NeedMetadata(nil, false)
+	default:
+		w.bb.NeedMetadata(rs.x.MetadataNames())
+	}
 	for i := range meta.Blocks {
 		bm := &meta.Blocks[i]
 		if !g.anyUseful(bm.MinTime, bm.MaxTime) {
@@ -589,6 +616,9 @@ func (w *scanWorker) scan(ctx context.Context, src *source) error {
 			return fmt.Errorf("query: chunk %x block %d: %w", ref.ID[:8], i, err)
 		}
 		w.st.DecompressedLines += int64(len(es))
+		if w.bb.MetadataPending() {
+			w.st.MetadataSkipped++
+		}
 		w.st.DecompressedBytes += int64(bm.RawBytes)
 		if rs.plan != nil && rs.plan.search != nil {
 			w.hits = searchLines(es, w.bb.Lines(), rs.plan.search, w.hits[:0])
@@ -600,7 +630,16 @@ func (w *scanWorker) scan(ctx context.Context, src *source) error {
 				w.process(sx, src.stream, &es[k])
 			}
 		}
-		w.run.settle()
+		// A run of equal timestamps goes on into the next block only
+		// when that block starts at the run's timestamp (entries are in
+		// order); otherwise it ends here, and its first entry need never
+		// be hashed, nor its block's metadata decoded for that.
+		if i+1 < len(meta.Blocks) && w.run.ok && meta.Blocks[i+1].MinTime == w.run.ts {
+			w.loadMetadata()
+			w.run.settle()
+		} else {
+			w.run.reset()
+		}
 	}
 	return w.err
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -632,5 +633,52 @@ func TestConcurrentPutChunkOfTheSameChunkStoresItOnce(t *testing.T) {
 	}
 	if _, err := s.PutChunk(ctx, "t", []byte("garbage")); !errors.Is(err, ErrInvalidChunk) {
 		t.Fatalf("garbage: %v, want ErrInvalidChunk", err)
+	}
+}
+
+// TestChunkCodecs writes chunks under one codec, reopens the store under
+// the other, writes more, and reads everything back: the codec is per
+// chunk, so a change of configuration needs no migration.
+func TestChunkCodecs(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	ls := labels.New("job", "app")
+	base := time.Date(2024, 5, 6, 7, 0, 0, 0, time.UTC).UnixNano()
+	codecs := func(s *Store) map[chunk.Codec]int {
+		out := map[chunk.Codec]int{}
+		for _, sd := range s.Select("t", sel(t, "job", "app"), base, base+int64(time.Hour)) {
+			for _, ref := range sd.Chunks {
+				c, _, err := s.ReadChunk(ref, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out[c.Meta().Codec]++
+			}
+		}
+		return out
+	}
+	for i, codec := range []string{"lz4", ""} {
+		s := openTest(t, dir, Options{ChunkCodec: codec})
+		if err := s.Append(ctx, "t", []Stream{{Labels: ls, Entries: entries(base+int64(i)*int64(time.Minute), 500, codec)}}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+		got := codecs(s)
+		want := map[chunk.Codec]int{chunk.CodecLZ4: 1}
+		if i == 1 {
+			want[chunk.CodecZstd]++ // the default
+		}
+		if !maps.Equal(got, want) {
+			t.Fatalf("after writing with %q: chunks by codec %v, want %v", codec, got, want)
+		}
+		if n := len(readAll(t, s, "t", sel(t, "job", "app"), base, base+int64(time.Hour))[ls.String()]); n != 500*(i+1) {
+			t.Fatalf("read %d entries, want %d", n, 500*(i+1))
+		}
+		closeTest(t, s)
+	}
+	if _, err := Open(t.TempDir(), Options{ChunkCodec: "gzip"}); err == nil || !strings.Contains(err.Error(), "chunk_codec") {
+		t.Fatalf("Open with codec gzip: %v", err)
 	}
 }
