@@ -20,7 +20,7 @@ import (
 var jsonBench sharedStore
 
 func loadJSONBench(b *testing.B) *Engine {
-	return loadCorpusBench(b, &jsonBench, "zeek", false, "zeek-wrccdc/json/dns.json", "zeek-wrccdc/json/weird.json")
+	return loadCorpusBench(b, &jsonBench, "zeek", false, chunk.CodecZstd, "zeek-wrccdc/json/dns.json", "zeek-wrccdc/json/weird.json")
 }
 
 // accessBench is a store of the corpus's real Apache combined access log
@@ -28,7 +28,7 @@ func loadJSONBench(b *testing.B) *Engine {
 var accessBench sharedStore
 
 func loadAccessBench(b *testing.B) *Engine {
-	return loadCorpusBench(b, &accessBench, "apache", false, "elastic-examples/apache_access_combined.log")
+	return loadCorpusBench(b, &accessBench, "apache", false, chunk.CodecZstd, "elastic-examples/apache_access_combined.log")
 }
 
 // accessLevelsBench is accessBench with the structured metadata a server
@@ -37,7 +37,15 @@ func loadAccessBench(b *testing.B) *Engine {
 var accessLevelsBench sharedStore
 
 func loadAccessLevelsBench(b *testing.B) *Engine {
-	return loadCorpusBench(b, &accessLevelsBench, "apache", true, "elastic-examples/apache_access_combined.log")
+	return loadCorpusBench(b, &accessLevelsBench, "apache", true, chunk.CodecZstd, "elastic-examples/apache_access_combined.log")
+}
+
+// accessLZ4Bench is accessLevelsBench in chunks of the LZ4 codec
+// (store.chunk_codec: lz4).
+var accessLZ4Bench sharedStore
+
+func loadAccessLZ4Bench(b *testing.B) *Engine {
+	return loadCorpusBench(b, &accessLZ4Bench, "apache", true, chunk.CodecLZ4, "elastic-examples/apache_access_combined.log")
 }
 
 // loadCorpusBench fills set with the corpus files at paths (relative to the
@@ -46,10 +54,11 @@ func loadAccessLevelsBench(b *testing.B) *Engine {
 // shifted in time so that they follow one another over 24 hours. The
 // copies are further apart than a block, so a block never holds the same
 // line twice and compresses as the file itself does. With withLevels each
-// entry carries detected_level, as the server's ingest sets it.
-func loadCorpusBench(b *testing.B, set *sharedStore, job string, withLevels bool, paths ...string) *Engine {
+// entry carries detected_level, as the server's ingest sets it; codec
+// compresses the chunks.
+func loadCorpusBench(b *testing.B, set *sharedStore, job string, withLevels bool, codec chunk.Codec, paths ...string) *Engine {
 	root := corpus.Require(b)
-	return set.open(b, "logsift-"+job+"-bench-", store.Options{}, func(ctx context.Context, st *store.Store) error {
+	return set.open(b, "logsift-"+job+"-bench-", store.Options{Chunk: chunk.Options{Codec: codec}}, func(ctx context.Context, st *store.Store) error {
 		var files [][][]byte
 		var per int64 // raw bytes of one copy
 		for _, name := range paths {
@@ -116,4 +125,5 @@ func BenchmarkAccessPattern(b *testing.B) {
 	q := `sum by (status) (count_over_time({job="apache"} | pattern "<ip> - - [<_>] \"<method> <path> <_>\" <status> <size> <_>" [1h]))`
 	b.Run("plain", func(b *testing.B) { benchQuery(b, loadAccessBench(b), &accessBench, q) })
 	b.Run("levels", func(b *testing.B) { benchQuery(b, loadAccessLevelsBench(b), &accessLevelsBench, q) })
+	b.Run("levels-lz4", func(b *testing.B) { benchQuery(b, loadAccessLZ4Bench(b), &accessLZ4Bench, q) })
 }

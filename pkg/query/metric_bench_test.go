@@ -76,6 +76,7 @@ func TestMain(m *testing.M) {
 	jsonBench.remove()
 	accessBench.remove()
 	accessLevelsBench.remove()
+	accessLZ4Bench.remove()
 	fuzzData.remove()
 	os.Exit(code)
 }
