@@ -2,6 +2,7 @@ package chunk
 
 import (
 	"bytes"
+	"errors"
 	"math/rand/v2"
 	"slices"
 	"testing"
@@ -179,4 +180,39 @@ func headerHostile(t *testing.T, b []byte) {
 			}
 		}
 	}
+}
+
+// FuzzDecompressSection feeds each codec's section decoder hostile bytes
+// directly (FuzzDecode reaches it only through a whole chunk): it must
+// return exactly rawLen bytes or an ErrCorrupt error, never panic, and
+// never write past the buffer it sized.
+func FuzzDecompressSection(f *testing.F) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	raw := bytes.Join(genAccessLog(rng, 40), nil)
+	for _, c := range []Codec{CodecZstd, CodecLZ4} {
+		comp, err := compressSection(c, nil, raw)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(byte(c), comp, uint32(len(raw)))
+		f.Add(byte(c), comp[:len(comp)/2], uint32(len(raw)))
+		f.Add(byte(c), comp, uint32(len(raw)/3))
+	}
+	f.Add(byte(CodecLZ4), []byte{0xf0, 0x00}, uint32(1<<20))
+	f.Fuzz(func(t *testing.T, codec byte, comp []byte, rawLen uint32) {
+		n := int(rawLen % (1 << 20))
+		out, err := decompressSection(Codec(codec), nil, comp, n)
+		if err != nil {
+			if !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("error %v does not wrap ErrCorrupt", err)
+			}
+			return
+		}
+		if len(out) != n {
+			t.Fatalf("%d bytes out, want %d", len(out), n)
+		}
+		if len(comp) == n && !bytes.Equal(out, comp) {
+			t.Fatal("a raw section came back changed")
+		}
+	})
 }
