@@ -63,6 +63,45 @@ func TestSharedIn(t *testing.T) {
 	}
 }
 
+// pushOverlapping appends pushes to random streams of st the way
+// concurrent clients do: each push starts a little before the previous
+// one ended, so chunks of a stream overlap in time, and after the tenth
+// one push in five resends an earlier push whole. gen returns the entries
+// for one point in time sec; seen, when not nil, is told of every push.
+// A flush follows push 10 and every flushEvery-th after it; the last
+// pushes stay in the heads.
+func pushOverlapping(t *testing.T, st *store.Store, r *rand.Rand, streams []labels.Labels, pushes, flushEvery int, gen func(sec float64) []chunk.Entry, seen func(stream int, es []chunk.Entry)) {
+	t.Helper()
+	ctx := context.Background()
+	var sent [][]chunk.Entry
+	var sentStream []int
+	for push := range pushes {
+		si := r.IntN(len(streams))
+		var es []chunk.Entry
+		if push > 10 && r.IntN(5) == 0 {
+			k := r.IntN(len(sent))
+			es, si = slices.Clone(sent[k]), sentStream[k]
+		} else {
+			base := float64(push)*20 - float64(r.IntN(30))
+			for i := range 40 + r.IntN(40) {
+				es = append(es, gen(base+float64(i)*0.5)...)
+			}
+		}
+		if seen != nil {
+			seen(si, es)
+		}
+		sent, sentStream = append(sent, es), append(sentStream, si)
+		if err := st.Append(ctx, "t", []store.Stream{{Labels: streams[si], Entries: es}}); err != nil {
+			t.Fatal(err)
+		}
+		if push%flushEvery == 10 {
+			if err := st.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
 // TestDuplicatesAcrossOverlappingSources: pushes that arrive out of order
 // (as from concurrent clients) leave chunks of one stream that overlap in
 // time, and a client that resends after a lost acknowledgement stores
@@ -81,7 +120,6 @@ func TestDuplicatesAcrossOverlappingSources(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer st.Close(context.Background())
-			ctx := context.Background()
 			r := rand.New(rand.NewPCG(9, 10))
 			type key struct {
 				stream int
@@ -90,41 +128,18 @@ func TestDuplicatesAcrossOverlappingSources(t *testing.T) {
 			}
 			distinct := map[key]bool{}
 			streams := []labels.Labels{labels.New("job", "d", "host", "a"), labels.New("job", "d", "host", "b")}
-			var sent [][]chunk.Entry // per push, for resends
-			var sentStream []int
-			for push := range 120 {
-				si := r.IntN(len(streams))
-				var es []chunk.Entry
-				if push > 10 && r.IntN(5) == 0 {
-					// A resend of an earlier push, whole.
-					k := r.IntN(len(sent))
-					es, si = slices.Clone(sent[k]), sentStream[k]
-				} else {
-					// Out of order: each push starts a little before the
-					// previous one ended.
-					base := float64(push)*20 - float64(r.IntN(30))
-					for i := range 40 + r.IntN(40) {
-						sec := base + float64(i)*0.5
-						line := fmt.Sprintf("GET /p/%d status=%d", r.IntN(50), 200+r.IntN(3))
-						es = append(es, entry(sec, line))
-						if r.IntN(8) == 0 { // same timestamp, another line
-							es = append(es, entry(sec, line+" again"))
-						}
-					}
+			pushOverlapping(t, st, r, streams, 120, 30, func(sec float64) []chunk.Entry {
+				line := fmt.Sprintf("GET /p/%d status=%d", r.IntN(50), 200+r.IntN(3))
+				es := []chunk.Entry{entry(sec, line)}
+				if r.IntN(8) == 0 { // same timestamp, another line
+					es = append(es, entry(sec, line+" again"))
 				}
+				return es
+			}, func(si int, es []chunk.Entry) {
 				for _, e := range es {
 					distinct[key{si, e.Timestamp, string(e.Line)}] = true
 				}
-				sent, sentStream = append(sent, es), append(sentStream, si)
-				if err := st.Append(ctx, "t", []store.Stream{{Labels: streams[si], Entries: es}}); err != nil {
-					t.Fatal(err)
-				}
-				if push%30 == 10 { // the last pushes stay in the heads
-					if err := st.Flush(ctx); err != nil {
-						t.Fatal(err)
-					}
-				}
-			}
+			})
 			eng := &Engine{Store: st}
 			const step = 5 * time.Minute
 			// A line filter every line passes (needles prune nothing), one

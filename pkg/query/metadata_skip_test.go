@@ -28,50 +28,28 @@ func TestSkippedMetadataChangesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close(context.Background())
-	ctx := context.Background()
 	r := rand.New(rand.NewPCG(41, 42))
 	streams := []labels.Labels{labels.New("job", "m", "host", "a"), labels.New("job", "m", "host", "b")}
-	var sent [][]chunk.Entry
-	var sentStream []int
-	for push := range 150 {
-		si := r.IntN(len(streams))
-		var es []chunk.Entry
-		if push > 10 && r.IntN(5) == 0 {
-			k := r.IntN(len(sent))
-			es, si = slices.Clone(sent[k]), sentStream[k]
-		} else {
-			base := float64(push)*20 - float64(r.IntN(30))
-			for i := range 40 + r.IntN(40) {
-				sec := base + float64(i)*0.5
-				line := fmt.Sprintf("GET /p/%d %d took=%dms", r.IntN(50), 200+r.IntN(3), r.IntN(9))
-				md := []string{"detected_level", []string{"info", "warn"}[r.IntN(2)]}
-				switch r.IntN(25) {
-				case 0:
-					md = append(md, "status", "from-metadata")
-				case 1:
-					md = append(md, "trace", fmt.Sprint(r.IntN(4)))
-				}
-				es = append(es, entry(sec, line, md...))
-				switch r.IntN(10) {
-				case 0: // a run of one timestamp, long enough to cross blocks
-					for range 30 + r.IntN(60) {
-						es = append(es, entry(sec, line+" again", md...))
-					}
-				case 1: // the same line and time, other metadata: not a duplicate
-					es = append(es, entry(sec, line, "detected_level", "error"))
-				}
+	pushOverlapping(t, st, r, streams, 150, 40, func(sec float64) []chunk.Entry {
+		line := fmt.Sprintf("GET /p/%d %d took=%dms", r.IntN(50), 200+r.IntN(3), r.IntN(9))
+		md := []string{"detected_level", []string{"info", "warn"}[r.IntN(2)]}
+		switch r.IntN(25) {
+		case 0:
+			md = append(md, "status", "from-metadata")
+		case 1:
+			md = append(md, "trace", fmt.Sprint(r.IntN(4)))
+		}
+		es := []chunk.Entry{entry(sec, line, md...)}
+		switch r.IntN(10) {
+		case 0: // a run of one timestamp, long enough to cross blocks
+			for range 30 + r.IntN(60) {
+				es = append(es, entry(sec, line+" again", md...))
 			}
+		case 1: // the same line and time, other metadata: not a duplicate
+			es = append(es, entry(sec, line, "detected_level", "error"))
 		}
-		sent, sentStream = append(sent, es), append(sentStream, si)
-		if err := st.Append(ctx, "t", []store.Stream{{Labels: streams[si], Entries: es}}); err != nil {
-			t.Fatal(err)
-		}
-		if push%40 == 10 { // the last pushes stay in the heads
-			if err := st.Flush(ctx); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+		return es
+	}, nil)
 	eng := &Engine{Store: st}
 	const pat = `pattern "<method> <path> <status> <_>"`
 	for _, c := range []struct {
