@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/logsift/logsift/pkg/chunk"
 	"github.com/logsift/logsift/pkg/servicename"
 )
 
@@ -25,6 +26,8 @@ files:
 chunks:
   target_bytes: 2MiB
   max_age: 2s
+  block_bytes: 64KiB
+  codec: lz4
 spool:
   max_bytes: 512MB
 `))
@@ -36,6 +39,9 @@ spool:
 	}
 	if cfg.Output.Type != "loki" || cfg.Files[0].Paths[0] != "/etc/logsift/logs/**/*.log" || cfg.Files[0].Exclude[0] != "/etc/logsift/logs/secret/**" {
 		t.Fatalf("%+v", cfg)
+	}
+	if o := cfg.Chunks.ChunkOptions(); o != (chunk.Options{BlockSize: 64 << 10, Codec: chunk.CodecLZ4}) {
+		t.Fatalf("chunk options %+v", o)
 	}
 	if cfg.Chunks.TargetBytes != 2<<20 || cfg.Chunks.MaxAge != 2*time.Second || cfg.Spool.MaxBytes != 512_000_000 {
 		t.Fatalf("sizes %+v %+v", cfg.Chunks, cfg.Spool)

@@ -28,6 +28,7 @@ type fakeShipper struct {
 	ids     []string
 	streams map[string]*stream // by labels string
 	chunks  int
+	codecs  map[chunk.Codec]int // chunks by codec
 	pending sync.WaitGroup
 
 	// onShip, when set, runs before each chunk is taken; an error refuses
@@ -82,6 +83,10 @@ func (f *fakeShipper) Ship(ctx context.Context, data []byte, ack func()) error {
 		key := meta.Labels.String()
 		f.mu.Lock()
 		f.ids = append(f.ids, meta.ID.String())
+		if f.codecs == nil {
+			f.codecs = map[chunk.Codec]int{}
+		}
+		f.codecs[meta.Codec]++
 		s := f.streams[key]
 		if s == nil {
 			s = &stream{labels: meta.Labels.Copy()}

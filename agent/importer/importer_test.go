@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"archive/zip"
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/logsift/logsift/agent/archive"
 	"github.com/logsift/logsift/agent/detect"
+	"github.com/logsift/logsift/pkg/chunk"
 )
 
 const appLog = `2024-03-01 10:00:00,000 INFO starting
@@ -372,5 +374,29 @@ func TestExplain(t *testing.T) {
 		if !strings.Contains(s, want) {
 			t.Errorf("explain output lacks %q:\n%s", want, s)
 		}
+	}
+}
+
+// TestImportChunkCodec: the importer builds its chunks with the codec it is
+// given (the agent's chunks.codec), zstd by default, with the same entries.
+func TestImportChunkCodec(t *testing.T) {
+	dir := t.TempDir()
+	smallBundle(t, dir)
+	lines := map[chunk.Codec]int{}
+	for _, codec := range []chunk.Codec{0, chunk.CodecLZ4} {
+		sink := newFakeShipper(t)
+		if _, err := Run(context.Background(), Options{Paths: []string{dir}, Workspace: "w", Chunk: chunk.Options{Codec: codec}}, sink); err != nil {
+			t.Fatal(err)
+		}
+		want := cmp.Or(codec, chunk.DefaultCodec)
+		if len(sink.codecs) != 1 || sink.codecs[want] == 0 {
+			t.Fatalf("codec %v: chunks by codec %v", codec, sink.codecs)
+		}
+		for _, s := range sink.streams {
+			lines[want] += len(s.entries)
+		}
+	}
+	if lines[chunk.CodecZstd] == 0 || lines[chunk.CodecZstd] != lines[chunk.CodecLZ4] {
+		t.Fatalf("entries by codec %v", lines)
 	}
 }

@@ -206,6 +206,42 @@ func TestChunkServiceStoresOnceOverTCP(t *testing.T) {
 	}
 }
 
+// TestChunkServiceTakesEitherCodec sends an agent's LZ4 chunk, then the
+// same entries under zstd (an agent whose chunks.codec changed, resending
+// after a restart): the first is stored and read back, the second is
+// recognised as the same chunk, since the ID covers content, not codec.
+func TestChunkServiceTakesEitherCodec(t *testing.T) {
+	cs := startChunkServer(t, ChunkConfig{}, true)
+	lbls := labels.New("job", "app")
+	var ids [][]byte
+	for i, codec := range []chunk.Codec{chunk.CodecLZ4, chunk.CodecZstd} {
+		var ents []chunk.Entry
+		for k := range 500 {
+			ents = append(ents, chunk.Entry{Timestamp: int64(1_700_000_000_000_000_000 + k), Line: fmt.Appendf(nil, "GET /item/%d 200", k%40)})
+		}
+		data, meta, err := chunk.Encode(lbls, ents, chunk.Options{Codec: codec})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if data[5] != byte(codec) {
+			t.Fatalf("codec byte %d, want %d", data[5], codec)
+		}
+		want := []api.ChunkStatus{api.ChunkStatus_CHUNK_STATUS_STORED, api.ChunkStatus_CHUNK_STATUS_DUPLICATE}[i]
+		r := cs.push(t, "team-a", data)
+		if r[0].Status != want {
+			t.Fatalf("%v chunk: %v, want %v", codec, r[0].Status, want)
+		}
+		ids = append(ids, meta.ID[:])
+	}
+	if string(ids[0]) != string(ids[1]) {
+		t.Fatal("the two codecs gave different IDs")
+	}
+	got := storedLines(t, cs.store, "team-a")
+	if len(got) != 500 || got[41] != "GET /item/1 200" {
+		t.Fatalf("stored %d lines (%q...)", len(got), got[:min(len(got), 3)])
+	}
+}
+
 func TestChunkServiceRejectsInvalidChunks(t *testing.T) {
 	lim := DefaultLimits()
 	lim.MaxLabelNamesPerSeries = 3
