@@ -206,6 +206,56 @@ type StreamResult struct {
 	Entries []Entry
 }
 
+// Series is one series of a "matrix" result.
+type Series struct {
+	Labels map[string]string
+	Points []Point
+}
+
+// Point is one sample of a series.
+type Point struct {
+	T     float64 // Unix seconds, as Loki writes them (fractional)
+	Value string  // as Loki writes it: "12", "0.5", "NaN", "+Inf"
+}
+
+// Float returns the value as a number.
+func (p Point) Float() (float64, error) { return strconv.ParseFloat(p.Value, 64) }
+
+// Matrix decodes a "matrix" result (a range query's metric answer).
+func (r *QueryResponse) Matrix() ([]Series, error) {
+	if r.Data.ResultType != "matrix" {
+		return nil, fmt.Errorf("result type is %q, not matrix", r.Data.ResultType)
+	}
+	var raw []struct {
+		Metric map[string]string    `json:"metric"`
+		Values [][2]json.RawMessage `json:"values"`
+	}
+	if err := json.Unmarshal(r.Data.Result, &raw); err != nil {
+		return nil, err
+	}
+	out := make([]Series, len(raw))
+	for i, s := range raw {
+		out[i].Labels = s.Metric
+		out[i].Points = make([]Point, len(s.Values))
+		for k, v := range s.Values {
+			var ts json.Number
+			if err := json.Unmarshal(v[0], &ts); err != nil {
+				return nil, fmt.Errorf("sample time %s: %w", v[0], err)
+			}
+			t, err := ts.Float64()
+			if err != nil {
+				return nil, fmt.Errorf("sample time %s: %w", ts, err)
+			}
+			p := Point{T: t}
+			if err := json.Unmarshal(v[1], &p.Value); err != nil {
+				return nil, fmt.Errorf("sample value %s: %w", v[1], err)
+			}
+			out[i].Points[k] = p
+		}
+	}
+	return out, nil
+}
+
 // QueryRange runs /loki/api/v1/query_range. Extra parameters (step,
 // direction, ...) go in params.
 func (c *Client) QueryRange(ctx context.Context, q string, start, end time.Time, limit int, params url.Values) (*QueryResponse, error) {

@@ -25,6 +25,7 @@ import (
 	"github.com/logsift/logsift/pkg/events"
 	"github.com/logsift/logsift/pkg/labels"
 	"github.com/logsift/logsift/pkg/lokiapi"
+	"github.com/logsift/logsift/pkg/lokiclient"
 	"github.com/logsift/logsift/pkg/query"
 	"github.com/logsift/logsift/pkg/sampledata"
 	"github.com/logsift/logsift/pkg/store"
@@ -138,27 +139,19 @@ func (s *cacheTestServer) rangeQueryWith(t *testing.T, h http.Header, q string, 
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var body struct {
-		Status string `json:"status"`
-		Data   struct {
-			ResultType string `json:"resultType"`
-			Result     []struct {
-				Metric map[string]string `json:"metric"`
-				Values [][2]any          `json:"values"`
-			} `json:"result"`
-		} `json:"data"`
-	}
-	dec := json.NewDecoder(resp.Body)
-	dec.UseNumber()
-	if err := dec.Decode(&body); err != nil || resp.StatusCode != http.StatusOK {
+	var body lokiclient.QueryResponse
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("%s: status %d, %v", q, resp.StatusCode, err)
 	}
+	series, err := body.Matrix()
+	if err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
 	out := map[string][]string{}
-	for _, r := range body.Data.Result {
-		k := labels.FromMap(r.Metric).String()
-		for _, p := range r.Values {
-			ts, _ := p[0].(json.Number).Float64()
-			out[k] = append(out[k], fmt.Sprintf("%v@%.3f", p[1], ts))
+	for _, s := range series {
+		k := labels.FromMap(s.Labels).String()
+		for _, p := range s.Points {
+			out[k] = append(out[k], fmt.Sprintf("%s@%.3f", p.Value, p.T))
 		}
 	}
 	return out

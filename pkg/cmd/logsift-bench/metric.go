@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/logsift/logsift/pkg/lokiclient"
 )
 
 // metricQuery is one of the query targets of issue 3, written once in
@@ -112,31 +114,22 @@ func logsiftMetric(base string, ds *dataset, q metricQuery) (time.Duration, time
 	if err != nil {
 		return 0, 0, nil, err
 	}
-	var out struct {
-		Data struct {
-			ResultType string `json:"resultType"`
-			Result     []struct {
-				Metric map[string]string `json:"metric"`
-				Values [][2]any          `json:"values"`
-			} `json:"result"`
-			Stats json.RawMessage `json:"stats"`
-		} `json:"data"`
-	}
+	var out lokiclient.QueryResponse
 	if err := json.Unmarshal(body, &out); err != nil {
 		return 0, 0, nil, fmt.Errorf("decode answer: %w", err)
 	}
-	if out.Data.ResultType != "matrix" {
-		return 0, 0, nil, fmt.Errorf("result type %q, want matrix", out.Data.ResultType)
+	series, err := out.Matrix()
+	if err != nil {
+		return 0, 0, nil, err
 	}
 	totals := map[string]float64{}
-	for _, s := range out.Data.Result {
-		for _, p := range s.Values {
-			str, _ := p[1].(string)
-			f, err := strconv.ParseFloat(str, 64)
+	for _, s := range series {
+		for _, p := range s.Points {
+			f, err := p.Float()
 			if err != nil {
-				return 0, 0, nil, fmt.Errorf("value %v: %w", p[1], err)
+				return 0, 0, nil, fmt.Errorf("value %q: %w", p.Value, err)
 			}
-			totals[s.Metric[q.by]] += f
+			totals[s.Labels[q.by]] += f
 		}
 	}
 	st, err := decodeStats(out.Data.Stats)
