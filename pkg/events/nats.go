@@ -378,11 +378,12 @@ func (n *NATS) Subscribe(ctx context.Context, types ...Type) (*Subscription, err
 // SubscribeDurable is Subscribe through a durable consumer named name:
 // events published while the subscriber is away wait in the stream (up to
 // its limits) and are delivered when a subscriber of that name comes back.
-// Events are acknowledged once handed to the subscription's buffer; a slow
-// subscriber slows its own delivery instead of losing events. The first
-// subscription of a name starts with the events published after it.
-// Events in flight to a previous subscriber of the name when it stopped
-// arrive after AckWait, possibly after newer ones.
+// An event is acknowledged once the subscriber has taken it from the
+// channel; those still buffered when the subscription closes are handed
+// back, so a slow subscriber slows its own delivery and a closing one
+// loses nothing. The first subscription of a name starts with the events
+// published after it. Events in flight to a previous subscriber of the
+// name when it stopped arrive after AckWait, possibly after newer ones.
 func (n *NATS) SubscribeDurable(ctx context.Context, name string, types ...Type) (*Subscription, error) {
 	if !validNATSName(name) {
 		return nil, fmt.Errorf("durable subscriber name %q: use letters, digits, '-' and '_'", name)
@@ -452,10 +453,11 @@ func (n *NATS) consume(ctx context.Context, cons jetstream.Consumer, s *natsSub)
 			}
 			return
 		}
-		switch ok := s.offer(e); {
-		case s.durable && ok:
-			_ = msg.Ack()
-		case s.durable:
+		if !s.durable {
+			s.offer(natsItem{e: e})
+			return
+		}
+		if !s.offer(natsItem{e: e, msg: msg}) {
 			// Closing: hand it back at once rather than after AckWait.
 			_ = msg.Nak()
 		}
@@ -534,7 +536,7 @@ func (n *NATS) Close() error {
 // whatever the callback is doing at that moment.
 type natsSub struct {
 	durable bool
-	in      chan *Event
+	in      chan natsItem
 	out     chan *Event
 	done    chan struct{}
 	once    sync.Once
@@ -543,25 +545,39 @@ type natsSub struct {
 }
 
 func newNATSSub(durable bool) *natsSub {
-	s := &natsSub{durable: durable, in: make(chan *Event, 1024), out: make(chan *Event), done: make(chan struct{})}
+	s := &natsSub{durable: durable, in: make(chan natsItem, 1024), out: make(chan *Event), done: make(chan struct{})}
 	go s.forward()
 	return s
 }
 
-// offer reports whether e was accepted. An ephemeral subscription drops
+// natsItem is an event on its way to a subscriber, with the message to
+// acknowledge once it is taken (durable subscriptions only).
+type natsItem struct {
+	e   *Event
+	msg jetstream.Msg
+}
+
+// offer reports whether it was accepted. An ephemeral subscription drops
 // what does not fit; a durable one waits, so that JetStream redelivers
-// rather than loses.
-func (s *natsSub) offer(e *Event) bool {
+// rather than loses. A closed subscription accepts nothing: the consumer
+// can still call back after close, and its buffer always has room, so
+// done is checked first.
+func (s *natsSub) offer(it natsItem) bool {
+	select {
+	case <-s.done:
+		return false
+	default:
+	}
 	if s.durable {
 		select {
-		case s.in <- e:
+		case s.in <- it:
 			return true
 		case <-s.done:
 			return false
 		}
 	}
 	select {
-	case s.in <- e:
+	case s.in <- it:
 		return true
 	case <-s.done:
 		return false
@@ -571,17 +587,40 @@ func (s *natsSub) offer(e *Event) bool {
 	}
 }
 
+// forward hands buffered events to the subscriber, acknowledging each
+// durable one when it is taken. On close it hands back what is still
+// buffered; an event offered in the instant of closing stays
+// unacknowledged and comes back after AckWait.
 func (s *natsSub) forward() {
 	defer close(s.out)
 	for {
 		select {
-		case e := <-s.in:
+		case it := <-s.in:
 			select {
-			case s.out <- e:
+			case s.out <- it.e:
+				if it.msg != nil {
+					_ = it.msg.Ack()
+				}
 			case <-s.done:
+				s.handBack(it)
 				return
 			}
 		case <-s.done:
+			s.handBack(natsItem{})
+			return
+		}
+	}
+}
+
+// handBack returns it and every buffered event to JetStream at once.
+func (s *natsSub) handBack(it natsItem) {
+	for {
+		if it.msg != nil {
+			_ = it.msg.Nak()
+		}
+		select {
+		case it = <-s.in:
+		default:
 			return
 		}
 	}

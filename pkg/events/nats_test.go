@@ -411,3 +411,62 @@ func TestNATSEventsCrossProcesses(t *testing.T) {
 		}
 	}
 }
+
+// TestNATSDurableHandsBackWhatItDidNotDeliver closes a durable
+// subscription whose subscriber never read: the events JetStream had
+// delivered into its buffer were not acknowledged, are handed back on
+// close, and the next subscriber of the name gets every one of them.
+func TestNATSDurableHandsBackWhatItDidNotDeliver(t *testing.T) {
+	srv := runNATS(t, 0, t.TempDir())
+	pub := newTestNATS(t, srv.ClientURL(), "pub")
+	subBus, err := NewNATS(NATSConfig{URL: srv.ClientURL(), AckWait: time.Minute}, "sub", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer subBus.Close()
+	ctx := context.Background()
+	sub, err := subBus.SubscribeDurable(ctx, "unread", WorkspaceCreated)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"a", "b", "c", "d", "e"}
+	for _, n := range names {
+		publishStored(t, pub, &Event{Type: WorkspaceCreated, Tenant: "t", Workspace: &Workspace{Name: n}})
+	}
+	cons, err := subBus.js.Consumer(ctx, subBus.cfg.Stream, "unread")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Wait until all five sit in the subscription, delivered and not
+	// acknowledged (one is held by the forwarder, the rest buffered).
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ci, err := cons.Info(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ci.Delivered.Stream >= uint64(len(names)) && ci.NumAckPending == len(names) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("events not delivered unacknowledged: %+v %+v", ci.Delivered, ci.NumAckPending)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	sub.Close()
+
+	// AckWait is a minute: only a hand-back brings them here in time.
+	again, err := subBus.SubscribeDurable(ctx, "unread", WorkspaceCreated)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	var got []string
+	for range names {
+		got = append(got, receive(t, again).Workspace.Name)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, names) {
+		t.Fatalf("successor got %v, want %v", got, names)
+	}
+}
