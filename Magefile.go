@@ -102,7 +102,7 @@ func Bench() error {
 	steps := [][]string{
 		{"go", "run", "./pkg/cmd/logsift-bench", "-size", size},
 		{"go", "run", "./pkg/cmd/logsift-bench", "-import", "-size", size},
-		{"go", "test", "-run", "^$", "-bench", "SumCountOverTime|SumByStatusPattern|RateLineFilter|AccessPattern|JSONFilter", "./pkg/query"},
+		{"go", "test", "-run", "^$", "-bench", "SumCountOverTime|SumByStatusPattern|RateLineFilter|AccessPattern|JSONFilter|CountByLevel", "./pkg/query"},
 		{"go", "test", "-run", "^$", "-bench", "AppendParallel", "-benchtime", "300x", "./pkg/store"},
 		{"go", "test", "-run", "^$", "-bench", ".", "./pkg/events/stream"},
 		{"go", "test", "-run", "^$", "-bench", "Parse|Sample", "./pkg/pipeline"},

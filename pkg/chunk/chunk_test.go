@@ -777,3 +777,44 @@ func TestNeedMetadata(t *testing.T) {
 		t.Fatalf("none: %v, pending %v", err, buf.MetadataPending())
 	}
 }
+
+// TestReadBlockWithoutLines: the same timestamps and metadata as ReadBlock,
+// no line bytes, under either codec.
+func TestReadBlockWithoutLines(t *testing.T) {
+	rng := rand.New(rand.NewPCG(10, 11))
+	ents := randomEntries(rng, 4000)
+	for i := range ents {
+		if i%3 == 0 {
+			ents[i].Metadata = labels.New("detected_level", []string{"info", "error"}[i%2])
+		}
+	}
+	for _, codec := range []Codec{CodecZstd, CodecLZ4} {
+		b, meta, err := Encode(testLabels, cloneEntries(ents), Options{BlockSize: MinBlockSize, Codec: codec})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := Decode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var full, bare BlockBuffer
+		for i := range meta.Blocks {
+			want, err := c.ReadBlock(i, &full)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := c.ReadBlockWithoutLines(i, &bare)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(want) || len(bare.Lines()) != 0 {
+				t.Fatalf("%v block %d: %d entries, want %d; %d line bytes", codec, i, len(got), len(want), len(bare.Lines()))
+			}
+			for k := range got {
+				if got[k].Line != nil || got[k].Timestamp != want[k].Timestamp || !got[k].Metadata.Equal(want[k].Metadata) {
+					t.Fatalf("%v block %d entry %d: %+v, want %+v without its line", codec, i, k, got[k], want[k])
+				}
+			}
+		}
+	}
+}

@@ -399,6 +399,20 @@ func (h *Header) block(i int) (*blockLoc, error) {
 // Line bytes and metadata strings point into buf and stay valid until buf is
 // used again: copy what must outlive that (strings.Clone for metadata).
 func (c *Chunk) ReadBlock(i int, buf *BlockBuffer) ([]Entry, error) {
+	return c.readBlock(i, buf, true)
+}
+
+// ReadBlockWithoutLines is ReadBlock for a reader that needs timestamps and
+// structured metadata but no line, such as a count grouped by
+// detected_level (what Grafana's Logs Drilldown draws for every service):
+// the line section, nearly all of a block, is not decompressed, and every
+// entry's Line is nil. The line lengths are still checked against the
+// block's size.
+func (c *Chunk) ReadBlockWithoutLines(i int, buf *BlockBuffer) ([]Entry, error) {
+	return c.readBlock(i, buf, false)
+}
+
+func (c *Chunk) readBlock(i int, buf *BlockBuffer, withLines bool) ([]Entry, error) {
 	bl, err := c.block(i)
 	if err != nil {
 		return nil, err
@@ -409,9 +423,12 @@ func (c *Chunk) ReadBlock(i int, buf *BlockBuffer) ([]Entry, error) {
 		return nil, fmt.Errorf("block %d timestamps: %w", i, err)
 	}
 	pos += bl.tsComp
-	buf.lines, err = decompressSection(c.meta.Codec, buf.lines, c.b[pos:pos+bl.lineComp], bl.raw)
-	if err != nil {
-		return nil, fmt.Errorf("block %d lines: %w", i, err)
+	buf.lines = buf.lines[:0]
+	if withLines {
+		buf.lines, err = decompressSection(c.meta.Codec, buf.lines, c.b[pos:pos+bl.lineComp], bl.raw)
+		if err != nil {
+			return nil, fmt.Errorf("block %d lines: %w", i, err)
+		}
 	}
 	pos += bl.lineComp
 	buf.md = buf.md[:0]
@@ -442,7 +459,10 @@ func (c *Chunk) ReadBlock(i int, buf *BlockBuffer) ([]Entry, error) {
 			return nil, corruptf("block %d: bad length of line %d", i, k)
 		}
 		rest = rest[w:]
-		ents[k].Line = buf.lines[off : off+int(n) : off+int(n)]
+		ents[k].Line = nil
+		if withLines {
+			ents[k].Line = buf.lines[off : off+int(n) : off+int(n)]
+		}
 		ents[k].Metadata = nil
 		off += int(n)
 	}

@@ -60,15 +60,19 @@ func decodeHostile(t *testing.T, b []byte) {
 		return
 	}
 	m := c.Meta()
-	var buf BlockBuffer
+	var buf, bare BlockBuffer
 	for i := range m.Blocks {
 		ents, err := c.ReadBlock(i, &buf)
 		ts, err2 := c.BlockTimestamps(i, nil)
+		bareEnts, err3 := c.ReadBlockWithoutLines(i, &bare)
 		if err != nil {
 			continue
 		}
 		if err2 != nil {
 			t.Fatalf("block %d: ReadBlock ok but BlockTimestamps failed: %v", i, err2)
+		}
+		if err3 != nil || len(bareEnts) != len(ents) {
+			t.Fatalf("block %d: ReadBlock ok but ReadBlockWithoutLines: %d entries, %v", i, len(bareEnts), err3)
 		}
 		if len(ents) != m.Blocks[i].Entries || len(ts) != len(ents) {
 			t.Fatalf("block %d: %d entries, %d timestamps, header says %d", i, len(ents), len(ts), m.Blocks[i].Entries)

@@ -560,9 +560,11 @@ func TestStructuredMetadataInSeries(t *testing.T) {
 		if len(res.Vector) != 1 || res.Vector[0].V != 600 || res.Stats.DecompressedLines != 0 {
 			t.Errorf("flush=%v: sum: %s with %d lines decompressed", flush, fmtVector(res.Vector), res.Stats.DecompressedLines)
 		}
+		// Grouped by metadata, a count still decompresses no line: the
+		// blocks with metadata are read for their metadata sections alone.
 		res = instantQuery(t, eng, `count_over_time({job="md"}[10m])`, 600)
-		if flush && (res.Stats.DecompressedLines == 0 || res.Stats.DecompressedLines > 200) {
-			t.Errorf("only the blocks with metadata should be decompressed: %d lines", res.Stats.DecompressedLines)
+		if res.Stats.DecompressedLines != 0 || res.Stats.DecompressedBytes != 0 {
+			t.Errorf("flush=%v: a count grouped by metadata decompressed %d lines (%d bytes)", flush, res.Stats.DecompressedLines, res.Stats.DecompressedBytes)
 		}
 	}
 }

@@ -611,15 +611,21 @@ func (w *scanWorker) scan(ctx context.Context, src *source) error {
 				continue
 			}
 		}
-		es, err := c.ReadBlock(i, &w.bb)
+		var es []chunk.Entry
+		if rs.fast == fastCount {
+			// A count reads no line, only the metadata it groups by.
+			es, err = c.ReadBlockWithoutLines(i, &w.bb)
+		} else {
+			es, err = c.ReadBlock(i, &w.bb)
+			w.st.DecompressedLines += int64(len(es))
+			w.st.DecompressedBytes += int64(bm.RawBytes)
+		}
 		if err != nil {
 			return fmt.Errorf("query: chunk %x block %d: %w", ref.ID[:8], i, err)
 		}
-		w.st.DecompressedLines += int64(len(es))
 		if w.bb.MetadataPending() {
 			w.st.MetadataSkipped++
 		}
-		w.st.DecompressedBytes += int64(bm.RawBytes)
 		if rs.plan != nil && rs.plan.search != nil {
 			w.hits = searchLines(es, w.bb.Lines(), rs.plan.search, w.hits[:0])
 			for _, k := range w.hits {
