@@ -159,7 +159,12 @@ type patternInst struct {
 
 // patternStep is one capture and the literal that ends it.
 type patternStep struct {
-	end  literal
+	end literal
+	// one is the literal's byte when it is a single byte (most literals
+	// of access-log patterns: a space, a quote), searched for inline: a
+	// pattern walks several per line, and the call into literal.index
+	// costs as much as such a short search; -1 otherwise.
+	one  int
 	name *labelName // nil for <_> and captures the query does not use
 }
 
@@ -178,9 +183,12 @@ func (s *patternStage) instance() stageInstance {
 	// parts now alternates capture, literal, capture, ...
 	last := -1 // the last step whose capture is wanted
 	for i := 0; i < len(parts); i += 2 {
-		var st patternStep
+		st := patternStep{one: -1}
 		if i+1 < len(parts) {
 			st.end = newLiteral(parts[i+1].Text)
+			if len(st.end.b) == 1 {
+				st.one = int(st.end.b[0])
+			}
 		}
 		if n := parts[i].Text; n != "_" {
 			st.name = newLabelName(n, s.hints)
@@ -214,7 +222,12 @@ func (in *patternInst) match(line []byte) []patternCapture {
 	rest := line[len(in.prefix):]
 	for i := range in.steps {
 		s := &in.steps[i]
-		j := s.end.index(rest)
+		var j int
+		if s.one >= 0 {
+			j = bytes.IndexByte(rest, byte(s.one))
+		} else {
+			j = s.end.index(rest)
+		}
 		if j < 0 {
 			// The capture takes the rest of the line and the match ends.
 			if s.name != nil {
