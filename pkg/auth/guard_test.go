@@ -216,6 +216,8 @@ func TestScopesAndTenants(t *testing.T) {
 		{"query token pprof", "GET", "/debug/pprof/heap", queryA, "", 403, "", "admin"},
 		{"unclassified route needs admin", "GET", "/something/new", queryA, "", 403, "", "admin"},
 		{"admin flush", "POST", "/flush", admin, "", 200, "ops", ""},
+		{"query token compact", "POST", "/compact", queryA, "", 403, "", `lacks the "admin" scope`},
+		{"admin compact", "POST", "/compact", admin, "", 200, "ops", ""},
 		{"admin queries allowed tenant", "GET", "/loki/api/v1/labels", admin, "team-b", 200, "team-b", ""},
 		{"admin queries across tenants", "GET", "/loki/api/v1/labels", admin, "team-b|team-a", 200, "team-a|team-b", ""},
 		{"admin other tenant", "GET", "/loki/api/v1/labels", admin, "team-c", 403, "", "may not act"},

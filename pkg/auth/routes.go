@@ -80,6 +80,7 @@ func DefaultRoutes(metricsOpen bool) []Route {
 		// Administration.
 		{Path: "/api/v1/tokens/", Scope: ScopeAdmin, Class: ClassExempt},
 		{Path: "/flush", Scope: ScopeAdmin, Class: ClassExempt},
+		{Path: "/compact", Scope: ScopeAdmin, Class: ClassExempt},
 		{Path: "/debug/pprof/", Scope: ScopeAdmin, Class: ClassExempt},
 		{Method: http.MethodDelete, Path: "/api/v1/workspaces/", Scope: ScopeAdmin, Class: ClassExempt},
 		{Method: http.MethodGet, Path: "/api/v1/workspaces/", Scope: ScopeQuery, Class: ClassQuery},

@@ -34,6 +34,9 @@ func (id ID) String() string { return fmt.Sprintf("%x", id[:]) }
 type Options struct {
 	BlockSize int   // target raw bytes per block; 0 means DefaultBlockSize
 	Codec     Codec // compression of the sections; 0 means DefaultCodec
+	// Level is the codec's effort; 0 (LevelFast) is what ingest uses. It
+	// changes the bytes, not the ID or the entries.
+	Level Level
 }
 
 // BlockMeta describes one block of a chunk.

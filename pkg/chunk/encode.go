@@ -71,6 +71,9 @@ func Encode(lbls labels.Labels, entries []Entry, opts Options) ([]byte, *Meta, e
 	if !codec.valid() {
 		return nil, nil, fmt.Errorf("chunk: unknown codec %d", codec)
 	}
+	if !opts.Level.valid() {
+		return nil, nil, fmt.Errorf("chunk: unknown level %d", opts.Level)
+	}
 	if !slices.IsSortedFunc(entries, compareEntries) {
 		slices.SortStableFunc(entries, compareEntries)
 	}
@@ -122,7 +125,7 @@ func Encode(lbls labels.Labels, entries []Entry, opts Options) ([]byte, *Meta, e
 		if len(e.blocks) == MaxBlocks {
 			return nil, nil, fmt.Errorf("chunk: entries need more than %d blocks", MaxBlocks)
 		}
-		bh, err := e.encodeBlock(codec, entries[start:end])
+		bh, err := e.encodeBlock(codec, opts.Level, entries[start:end])
 		if err != nil {
 			return nil, nil, err
 		}
@@ -192,7 +195,7 @@ func compareEntries(a, b Entry) int { return cmp.Compare(a.Timestamp, b.Timestam
 
 // encodeBlock appends one block's sections and checksum to e.data and its
 // filter to e.filterDir/e.filterMap, and feeds its entries to the ID.
-func (e *encoder) encodeBlock(codec Codec, ents []Entry) (blockHeader, error) {
+func (e *encoder) encodeBlock(codec Codec, lvl Level, ents []Entry) (blockHeader, error) {
 	bh := blockHeader{minTime: ents[0].Timestamp, maxTime: ents[len(ents)-1].Timestamp, entries: len(ents)}
 	e.secA, e.secC, e.lines = e.secA[:0], e.secC[:0], e.lines[:0]
 	prev := bh.minTime
@@ -217,15 +220,15 @@ func (e *encoder) encodeBlock(codec Codec, ents []Entry) (blockHeader, error) {
 
 	start := len(e.data)
 	var err error
-	if e.data, err = compressSection(codec, e.data, e.secA); err != nil {
+	if e.data, err = compressSectionAt(codec, lvl, e.data, e.secA); err != nil {
 		return bh, err
 	}
 	bh.tsComp = len(e.data) - start
-	if e.data, err = compressSection(codec, e.data, e.lines); err != nil {
+	if e.data, err = compressSectionAt(codec, lvl, e.data, e.lines); err != nil {
 		return bh, err
 	}
 	bh.lineComp = len(e.data) - start - bh.tsComp
-	if e.data, err = compressSection(codec, e.data, e.secC); err != nil {
+	if e.data, err = compressSectionAt(codec, lvl, e.data, e.secC); err != nil {
 		return bh, err
 	}
 	bh.mdComp = len(e.data) - start - bh.tsComp - bh.lineComp

@@ -20,7 +20,7 @@ import (
 var jsonBench sharedStore
 
 func loadJSONBench(b *testing.B) *Engine {
-	return loadCorpusBench(b, &jsonBench, "zeek", false, chunk.CodecZstd, "zeek-wrccdc/json/dns.json", "zeek-wrccdc/json/weird.json")
+	return loadCorpusBench(b, &jsonBench, corpusBenchOptions{job: "zeek"}, "zeek-wrccdc/json/dns.json", "zeek-wrccdc/json/weird.json")
 }
 
 // accessBench is a store of the corpus's real Apache combined access log
@@ -28,7 +28,7 @@ func loadJSONBench(b *testing.B) *Engine {
 var accessBench sharedStore
 
 func loadAccessBench(b *testing.B) *Engine {
-	return loadCorpusBench(b, &accessBench, "apache", false, chunk.CodecZstd, "elastic-examples/apache_access_combined.log")
+	return loadCorpusBench(b, &accessBench, corpusBenchOptions{job: "apache"}, accessLog)
 }
 
 // accessLevelsBench is accessBench with the structured metadata a server
@@ -37,7 +37,7 @@ func loadAccessBench(b *testing.B) *Engine {
 var accessLevelsBench sharedStore
 
 func loadAccessLevelsBench(b *testing.B) *Engine {
-	return loadCorpusBench(b, &accessLevelsBench, "apache", true, chunk.CodecZstd, "elastic-examples/apache_access_combined.log")
+	return loadCorpusBench(b, &accessLevelsBench, corpusBenchOptions{job: "apache", levels: true}, accessLog)
 }
 
 // accessLZ4Bench is accessLevelsBench in chunks of the LZ4 codec
@@ -45,7 +45,26 @@ func loadAccessLevelsBench(b *testing.B) *Engine {
 var accessLZ4Bench sharedStore
 
 func loadAccessLZ4Bench(b *testing.B) *Engine {
-	return loadCorpusBench(b, &accessLZ4Bench, "apache", true, chunk.CodecLZ4, "elastic-examples/apache_access_combined.log")
+	return loadCorpusBench(b, &accessLZ4Bench, corpusBenchOptions{job: "apache", levels: true, codec: chunk.CodecLZ4}, accessLog)
+}
+
+// accessCompactedBench is accessLevelsBench after the store's compaction
+// has re-encoded every chunk, as a server's data is some minutes after it
+// was written.
+var accessCompactedBench sharedStore
+
+func loadAccessCompactedBench(b *testing.B) *Engine {
+	return loadCorpusBench(b, &accessCompactedBench, corpusBenchOptions{job: "apache", levels: true, compact: true}, accessLog)
+}
+
+const accessLog = "elastic-examples/apache_access_combined.log"
+
+// corpusBenchOptions say how loadCorpusBench stores the corpus files.
+type corpusBenchOptions struct {
+	job     string
+	levels  bool        // each entry carries detected_level, as the server's ingest sets it
+	codec   chunk.Codec // of the chunks written at flush; 0 is the default
+	compact bool        // compact the store after the flush
 }
 
 // loadCorpusBench fills set with the corpus files at paths (relative to the
@@ -53,12 +72,11 @@ func loadAccessLZ4Bench(b *testing.B) *Engine {
 // until about LOGSIFT_BENCH_MB of raw lines (150 by default), the copies
 // shifted in time so that they follow one another over 24 hours. The
 // copies are further apart than a block, so a block never holds the same
-// line twice and compresses as the file itself does. With withLevels each
-// entry carries detected_level, as the server's ingest sets it; codec
-// compresses the chunks.
-func loadCorpusBench(b *testing.B, set *sharedStore, job string, withLevels bool, codec chunk.Codec, paths ...string) *Engine {
+// line twice and compresses as the file itself does.
+func loadCorpusBench(b *testing.B, set *sharedStore, o corpusBenchOptions, paths ...string) *Engine {
 	root := corpus.Require(b)
-	return set.open(b, "logsift-"+job+"-bench-", store.Options{Chunk: chunk.Options{Codec: codec}}, func(ctx context.Context, st *store.Store) error {
+	job := o.job
+	return set.open(b, "logsift-"+job+"-bench-", store.Options{Chunk: chunk.Options{Codec: o.codec}}, func(ctx context.Context, st *store.Store) error {
 		var files [][][]byte
 		var per int64 // raw bytes of one copy
 		for _, name := range paths {
@@ -85,7 +103,7 @@ func loadCorpusBench(b *testing.B, set *sharedStore, job string, withLevels bool
 				s := store.Stream{Labels: labels.New("job", job, "log", fmt.Sprint(f))}
 				for i, l := range ls {
 					e := chunk.Entry{Timestamp: t, Line: l}
-					if withLevels {
+					if o.levels {
 						e.Metadata = levels.Metadata(levels.FromLine(l))
 					}
 					s.Entries = append(s.Entries, e)
@@ -101,7 +119,10 @@ func loadCorpusBench(b *testing.B, set *sharedStore, job string, withLevels bool
 				}
 			}
 		}
-		return st.Flush(ctx)
+		if err := st.Flush(ctx); err != nil || !o.compact {
+			return err
+		}
+		return st.Compact(ctx)
 	})
 }
 
@@ -126,6 +147,7 @@ func BenchmarkAccessPattern(b *testing.B) {
 	b.Run("plain", func(b *testing.B) { benchQuery(b, loadAccessBench(b), &accessBench, q) })
 	b.Run("levels", func(b *testing.B) { benchQuery(b, loadAccessLevelsBench(b), &accessLevelsBench, q) })
 	b.Run("levels-lz4", func(b *testing.B) { benchQuery(b, loadAccessLZ4Bench(b), &accessLZ4Bench, q) })
+	b.Run("levels-compacted", func(b *testing.B) { benchQuery(b, loadAccessCompactedBench(b), &accessCompactedBench, q) })
 }
 
 // BenchmarkCountByLevel is the query Grafana's Logs Drilldown runs for the

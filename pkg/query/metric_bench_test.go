@@ -77,6 +77,7 @@ func TestMain(m *testing.M) {
 	accessBench.remove()
 	accessLevelsBench.remove()
 	accessLZ4Bench.remove()
+	accessCompactedBench.remove()
 	fuzzData.remove()
 	os.Exit(code)
 }

@@ -113,6 +113,7 @@ func DefaultConfig() Config {
 		DataDir:           "./logsift-data",
 		HTTPListenAddress: ":3100",
 		GRPCListenAddress: ":9095",
+		Store:             store.Options{Compaction: store.DefaultCompaction()},
 		Limits:            ingest.DefaultLimits(),
 		Query:             lokiapi.DefaultLimits(),
 		Overload:          auth.DefaultOverloadConfig(),
@@ -392,6 +393,19 @@ func (s *Server) Handler() http.Handler {
 		}
 		w.WriteHeader(http.StatusNoContent)
 	})
+	// Compacts every partition with chunks not compacted yet, now, and
+	// answers when done; an admin route like /flush (auth's fallback rule).
+	mux.HandleFunc("/compact", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			http.Error(w, "use POST", http.StatusMethodNotAllowed)
+			return
+		}
+		if err := s.Store.Compact(r.Context()); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	})
 	// Tracing outermost, so that the guard's refusals are traced and
 	// logged with the query ID too.
 	return tracing.HTTPMiddleware(withRequestMetrics(s.guard.Handler(mux)), routeName)
@@ -444,7 +458,7 @@ var knownRoutes = map[string]bool{
 	"/loki/api/v1/tail": true, "/loki/api/v1/index/stats": true, "/loki/api/v1/index/volume": true,
 	"/loki/api/v1/index/volume_range": true, "/loki/api/v1/patterns": true, "/loki/api/v1/detected_labels": true,
 	"/loki/api/v1/detected_fields": true, "/loki/api/v1/format_query": true, "/loki/api/v1/status/buildinfo": true,
-	"/loki/api/v1/drilldown-limits": true, "/ready": true, "/metrics": true, "/flush": true,
+	"/loki/api/v1/drilldown-limits": true, "/ready": true, "/metrics": true, "/flush": true, "/compact": true,
 	"/api/v1/workspaces": true, "/api/v1/events": true, "/api/v1/tokens": true, "/api/v1/search/stream": true,
 }
 

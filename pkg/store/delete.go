@@ -10,7 +10,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/logsift/logsift/pkg/labels"
 )
@@ -181,9 +180,19 @@ type refKey struct {
 	offset  int64
 }
 
-// relocate points the references of chunks that a rewrite moved at their
-// new place.
-func (t *tenantDB) relocate(p *partition, moved map[refKey]refKey) {
+// chunkPlace is where a moved chunk is now, and its encoded layout there
+// (a compacted chunk has other bytes than the original).
+type chunkPlace struct {
+	segment              uint32
+	offset               int64
+	size                 int
+	filterOff, filterLen uint32
+}
+
+// relocate points the references of chunks that a rewrite or a compaction
+// moved at their new place. Queries that copied a reference before keep
+// reading the old segment, which stays open for segmentGrace.
+func (t *tenantDB) relocate(p *partition, moved map[refKey]chunkPlace) {
 	for _, st := range t.allStreams() {
 		st.mu.Lock()
 		for i := range st.chunks {
@@ -192,7 +201,8 @@ func (t *tenantDB) relocate(p *partition, moved map[refKey]refKey) {
 				continue
 			}
 			if to, ok := moved[refKey{c.segment, c.offset}]; ok {
-				c.segment, c.offset = to.segment, to.offset
+				c.segment, c.offset, c.Size = to.segment, to.offset, to.size
+				c.filterOff, c.filterLen = to.filterOff, to.filterLen
 			}
 		}
 		st.mu.Unlock()
@@ -202,7 +212,9 @@ func (t *tenantDB) relocate(p *partition, moved map[refKey]refKey) {
 // rewrite copies the chunks that drop does not select into a new segment
 // and replaces the index with one that lists only them. It returns where
 // each kept chunk went; nil when nothing was dropped.
-func (p *partition) rewrite(drop func(*indexRecord) bool) (map[refKey]refKey, error) {
+func (p *partition) rewrite(drop func(*indexRecord) bool) (map[refKey]chunkPlace, error) {
+	p.opMu.Lock()
+	defer p.opMu.Unlock()
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var recs []indexRecord
@@ -242,7 +254,7 @@ func (p *partition) rewrite(drop func(*indexRecord) bool) (map[refKey]refKey, er
 	w := bufio.NewWriterSize(seg, 1<<20)
 	off := int64(len(segmentMagic))
 	_, _ = w.WriteString(segmentMagic)
-	moved := map[refKey]refKey{}
+	moved := map[refKey]chunkPlace{}
 	var buf []byte
 	var ibuf []byte
 	ibuf = append(ibuf, indexMagic...)
@@ -260,7 +272,7 @@ func (p *partition) rewrite(drop func(*indexRecord) bool) (map[refKey]refKey, er
 			os.Remove(p.segmentPath(newID))
 			return nil, classifyIOError(err)
 		}
-		moved[refKey{r.ref.segment, r.ref.offset}] = refKey{newID, off}
+		moved[refKey{r.ref.segment, r.ref.offset}] = chunkPlace{newID, off, r.ref.Size, r.ref.filterOff, r.ref.filterLen}
 		r.ref.segment, r.ref.offset = newID, off
 		off += int64(r.ref.Size)
 		ibuf = encodeIndexRecord(ibuf, r)
@@ -286,14 +298,15 @@ func (p *partition) rewrite(drop func(*indexRecord) bool) (map[refKey]refKey, er
 	if err := syncDir(p.dir); err != nil {
 		return nil, err
 	}
-	// Old segments go now; queries that hold them open keep reading the
-	// unlinked files until their handles are closed a little later.
-	for _, id := range ids {
-		_ = os.Remove(p.segmentPath(id))
-		if f, ok := p.segs.LoadAndDelete(id); ok {
-			time.AfterFunc(2*time.Minute, func() { f.(*os.File).Close() })
+	p.uncompacted = 0
+	for i := range keep {
+		if !keep[i].compacted {
+			p.uncompacted++
 		}
 	}
+	// Old segments go now; queries that planned with them keep reading
+	// the unlinked files for a while.
+	p.retireSegments(ids)
 	return moved, nil
 }
 

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -30,7 +31,7 @@ import (
 // Index file:    "LSIDX001" then records:
 //
 //	u32 body length | u32 CRC-32C of body | body
-//	body: u8 kind (1 = chunk) | [32]byte chunk ID | u64 stream hash |
+//	body: u8 kind (1 = chunk, 2 = compacted chunk) | [32]byte chunk ID | u64 stream hash |
 //	      uvarint len | labels | u32 segment | u64 offset | u32 length |
 //	      i64 min time | i64 max time | u32 entries | u64 raw bytes |
 //	      u32 filter offset | u32 filter length | u64 WAL watermark
@@ -42,13 +43,16 @@ import (
 // replay skips what a chunk already holds.
 
 const (
-	segmentMagic     = "LSSEG001"
-	indexMagic       = "LSIDX001"
-	maxSegmentSize   = 1 << 30
-	indexKindChunk   = 1
-	maxIndexRecord   = 1 << 20
-	dayNanos         = int64(24 * time.Hour)
-	partitionDirTime = "20060102"
+	segmentMagic   = "LSSEG001"
+	indexMagic     = "LSIDX001"
+	maxSegmentSize = 1 << 30
+	indexKindChunk = 1
+	// indexKindCompacted is a chunk the compactor re-encoded (compact.go);
+	// the body is the same as kind 1's.
+	indexKindCompacted = 2
+	maxIndexRecord     = 1 << 20
+	dayNanos           = int64(24 * time.Hour)
+	partitionDirTime   = "20060102"
 )
 
 // dayOf is the partition a timestamp belongs to: days since the epoch.
@@ -80,16 +84,33 @@ type ChunkRef struct {
 }
 
 type partition struct {
-	day  int32
-	dir  string
-	mu   sync.Mutex // serialises writers
-	segs sync.Map   // uint32 -> *os.File, read handles
+	day int32
+	dir string
+	mu  sync.Mutex // serialises writers
+	// opMu is held for the whole of a rewrite (deletion) or a compaction,
+	// which both replace the index and move chunks; they must not
+	// interleave. Taken before mu.
+	opMu sync.Mutex
+	segs sync.Map // uint32 -> *os.File, read handles
 	// active segment and index, opened on first write
 	active     *os.File
 	activeID   uint32
 	activeSize int64
 	index      *os.File
 	minT, maxT int64 // over all chunks, for retention
+	// uncompacted counts index records the compactor has not re-encoded
+	// yet; under mu.
+	uncompacted int
+	// lastWrite is when a chunk was last written here (Unix ns; at Open,
+	// the newest segment's mtime): the compactor leaves partitions alone
+	// until it is compaction.min_age old.
+	lastWrite atomic.Int64
+	// indexCut is set when load cut records off the index; Open then
+	// removes no segment, since one may hold what the cut records named.
+	indexCut bool
+	// gone is set when retention drops the partition, so that a
+	// compaction running over it stops.
+	gone atomic.Bool
 }
 
 type indexRecord struct {
@@ -97,6 +118,7 @@ type indexRecord struct {
 	stream    uint64
 	labels    labels.Labels
 	watermark uint64
+	compacted bool // kind 2: re-encoded by the compactor
 }
 
 func openPartition(dir string, day int32) *partition {
@@ -161,6 +183,7 @@ func (p *partition) load(fn func(indexRecord)) error {
 }
 
 func (p *partition) truncateIndex(path string, good int64, why string) error {
+	p.indexCut = true
 	if err := truncateTornTail(path, good, errors.New(why)); err != nil {
 		return fmt.Errorf("partition %s: %w", p.dir, err)
 	}
@@ -170,7 +193,11 @@ func (p *partition) truncateIndex(path string, good int64, why string) error {
 func encodeIndexRecord(dst []byte, rec *indexRecord) []byte {
 	start := len(dst)
 	dst = append(dst, make([]byte, 8)...)
-	dst = append(dst, indexKindChunk)
+	kind := byte(indexKindChunk)
+	if rec.compacted {
+		kind = indexKindCompacted
+	}
+	dst = append(dst, kind)
 	dst = append(dst, rec.ref.ID[:]...)
 	dst = binary.LittleEndian.AppendUint64(dst, rec.stream)
 	dst = appendString(dst, rec.labels.String())
@@ -192,9 +219,10 @@ func encodeIndexRecord(dst []byte, rec *indexRecord) []byte {
 
 func decodeIndexRecord(b []byte) (indexRecord, error) {
 	var rec indexRecord
-	if len(b) < 1+32+8 || b[0] != indexKindChunk {
+	if len(b) < 1+32+8 || (b[0] != indexKindChunk && b[0] != indexKindCompacted) {
 		return rec, errors.New("unknown record kind")
 	}
+	rec.compacted = b[0] == indexKindCompacted
 	copy(rec.ref.ID[:], b[1:33])
 	rec.stream = binary.LittleEndian.Uint64(b[33:])
 	r := &byteReader{b: b[41:]}
@@ -303,10 +331,12 @@ func (p *partition) write(batch []pendingChunk) ([]ChunkRef, error) {
 		_ = p.index.Truncate(st.Size())
 		return nil, fmt.Errorf("write chunk index in %s: %w", p.dir, err)
 	}
+	p.lastWrite.Store(time.Now().UnixNano())
 	for _, r := range refs {
 		if r.Size == 0 {
 			continue
 		}
+		p.uncompacted++
 		if r.MinTime < p.minT {
 			p.minT = r.MinTime
 		}

@@ -52,6 +52,10 @@ type Options struct {
 	// (docs/formats/chunk.md). Chunks of both codecs are read alike, so a
 	// change affects new chunks only.
 	ChunkCodec string `yaml:"chunk_codec"`
+	// Compaction re-encodes sealed chunks in the background, smaller and
+	// faster to read (docs/formats/store.md). The zero value leaves it
+	// off; the server's default configuration turns it on.
+	Compaction CompactionOptions `yaml:"compaction"`
 	// Chunk tunes the chunk encoder; ChunkCodec, when set, overrides its
 	// Codec.
 	Chunk chunk.Options `yaml:"-"`
@@ -84,6 +88,7 @@ func (o *Options) setDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	o.Compaction.setDefaults()
 }
 
 // Store is the embedded storage engine. All methods are safe for
@@ -113,9 +118,12 @@ type Store struct {
 	// instead of closing their partitions under them.
 	putMu   sync.RWMutex
 	truncMu sync.Mutex // one truncateWAL at a time
-	stop    chan struct{}
-	bg      sync.WaitGroup
-	lock    *os.File
+	// compactMu is held by a compaction run: one at a time, and Close
+	// waits for the one in progress to stop.
+	compactMu sync.Mutex
+	stop      chan struct{}
+	bg        sync.WaitGroup
+	lock      *os.File
 
 	m storeMetrics
 }
@@ -127,6 +135,11 @@ type storeMetrics struct {
 	chunksFlushed, flushBytes    *metrics.Counter
 	flushErrors                  *metrics.Counter
 	chunksReceived, chunksDup    *metrics.Counter
+
+	compactedChunks                       *metrics.Counter
+	compactBytesBefore, compactBytesAfter *metrics.Counter
+	compactCorrupt, compactFailures       *metrics.Counter
+	compactDuration                       *metrics.PrometheusHistogram
 }
 
 type walRequest struct {
@@ -146,6 +159,9 @@ type flushJob struct {
 // that every acknowledged entry is back before Open returns.
 func Open(dir string, opts Options) (*Store, error) {
 	opts.setDefaults()
+	if b := opts.Compaction.BlockSize; b < chunk.MinBlockSize || b > chunk.MaxBlockSize {
+		return nil, fmt.Errorf("store: compaction.block_size %d outside [%d, %d]", b, chunk.MinBlockSize, chunk.MaxBlockSize)
+	}
 	if opts.ChunkCodec != "" {
 		c, err := chunk.ParseCodec(opts.ChunkCodec)
 		if err != nil {
@@ -175,6 +191,13 @@ func Open(dir string, opts Options) (*Store, error) {
 		flushErrors:    metrics.GetOrCreateCounter(`logsift_store_flush_errors_total`),
 		chunksReceived: metrics.GetOrCreateCounter(`logsift_store_chunks_received_total`),
 		chunksDup:      metrics.GetOrCreateCounter(`logsift_store_chunks_duplicate_total`),
+
+		compactedChunks:    metrics.GetOrCreateCounter(`logsift_store_compacted_chunks_total`),
+		compactBytesBefore: metrics.GetOrCreateCounter(`logsift_store_compaction_read_bytes_total`),
+		compactBytesAfter:  metrics.GetOrCreateCounter(`logsift_store_compaction_written_bytes_total`),
+		compactCorrupt:     metrics.GetOrCreateCounter(`logsift_store_compaction_undecodable_chunks_total`),
+		compactFailures:    metrics.GetOrCreateCounter(`logsift_store_compaction_failures_total`),
+		compactDuration:    metrics.GetOrCreatePrometheusHistogram(`logsift_store_compaction_duration_seconds`),
 	}
 	for _, d := range []string{dir, s.walDir, filepath.Join(dir, "tenants")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -205,6 +228,10 @@ func Open(dir string, opts Options) (*Store, error) {
 	s.bg.Add(2)
 	go s.walLoop()
 	go s.tickLoop()
+	if opts.Compaction.Enabled {
+		s.bg.Add(1)
+		go s.compactLoop()
+	}
 	s.enforceBudget()
 	return s, nil
 }
@@ -282,7 +309,12 @@ func (s *Store) loadPartitions() error {
 				continue
 			}
 			p := openPartition(filepath.Join(t.dir, pd.Name()), day)
+			referenced := map[uint32]bool{}
 			err := p.load(func(rec indexRecord) {
+				referenced[rec.ref.segment] = true
+				if !rec.compacted {
+					p.uncompacted++
+				}
 				if seq, ok := pending[rec.stream]; ok && rec.watermark <= seq {
 					return // deleted; the pending purge removes it from disk
 				}
@@ -298,6 +330,13 @@ func (s *Store) loadPartitions() error {
 			})
 			if err != nil {
 				return fmt.Errorf("load partition: %w", err)
+			}
+			removed, err := p.removeUnreferenced(referenced)
+			if err != nil {
+				return fmt.Errorf("partition %s: remove unreferenced segments: %w", p.dir, err)
+			}
+			if len(removed) > 0 {
+				s.log.Info("removed segments no index record references (left by an interrupted compaction or deletion)", "partition", p.dir, "segments", removed)
 			}
 			t.parts[day] = p
 		}
@@ -819,6 +858,7 @@ func (s *Store) applyRetention(now time.Time) {
 	s.mu.RUnlock()
 	for _, t := range tenants {
 		for _, p := range t.expiredPartitions(cutoff) {
+			p.gone.Store(true) // a compaction of it stops
 			t.dropPartition(p)
 			s.noteDropped(t.name, p.day)
 			if err := p.close(); err != nil {
@@ -844,6 +884,10 @@ func (s *Store) Close(ctx context.Context) error {
 	flushErr := s.Flush(ctx)
 	close(s.stop)
 	s.bg.Wait()
+	// A Compact called from outside stops at its next chunk.
+	s.compactMu.Lock()
+	s.compactMu.Unlock() //nolint:staticcheck // waiting, not guarding
+
 	var errs []error
 	if flushErr != nil {
 		errs = append(errs, flushErr)

@@ -66,7 +66,7 @@ func readAll(t *testing.T, s *Store, tenant string, ms []*labels.Matcher, from, 
 				}
 				for _, e := range es {
 					if e.Timestamp >= from && e.Timestamp < through {
-						all = append(all, chunk.Entry{Timestamp: e.Timestamp, Line: slices.Clone(e.Line), Metadata: e.Metadata.Copy()})
+						all = append(all, e.Clone()) // metadata strings point into the block buffer
 					}
 				}
 			}
