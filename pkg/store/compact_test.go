@@ -495,6 +495,10 @@ func TestBackgroundCompactionWaitsForMinAge(t *testing.T) {
 	if done := time.Now(); done.Sub(written) < 300*time.Millisecond {
 		t.Fatalf("compacted %v after the last write, before min_age", done.Sub(written))
 	}
+	// The swap is done; the round that did it unlinks the old segment
+	// after it, and holds compactMu until then.
+	s.compactMu.Lock()
+	s.compactMu.Unlock()
 	recs := indexState(t, p.dir)
 	if len(recs) == 0 || !recs[0].compacted {
 		t.Fatalf("index not compacted: %d records", len(recs))
