@@ -254,7 +254,10 @@ func decodeSlack(rawLen int) int { return min(rawLen, 128<<10) + 32 }
 func decompressSection(c Codec, dst, comp []byte, rawLen int) ([]byte, error) {
 	limit := rawLen + decodeSlack(rawLen)
 	if cap(dst) < limit {
-		dst = make([]byte, 0, limit)
+		// A quarter more than needed: the blocks of a chunk differ a
+		// little in size, and a scan that reuses dst for block after block
+		// would otherwise allocate again at each slightly larger one.
+		dst = make([]byte, 0, limit+limit/4)
 	}
 	if len(comp) == rawLen {
 		return append(dst[:0], comp...), nil

@@ -441,7 +441,7 @@ func (c *Chunk) readBlock(i int, buf *BlockBuffer, withLines bool) ([]Entry, err
 	}
 
 	if cap(buf.entries) < bl.entries {
-		buf.entries = make([]Entry, bl.entries)
+		buf.entries = make([]Entry, bl.entries, bl.entries+bl.entries/4)
 	}
 	ents := buf.entries[:bl.entries]
 	buf.stamps = slices.Grow(buf.stamps[:0], bl.entries)[:bl.entries]

@@ -37,6 +37,7 @@ var maxCollideTimestamps = 4 << 20 // a variable for the tests
 func (rs *rangeScan) sharedTimestamps(ctx context.Context, srcs []source, spans []tspan, b *collideBuffers) (shared []int64, ok bool, err error) {
 	var lists [][]int64
 	total := 0
+	b.lists = b.lists[:0]
 	for i := range srcs {
 		src := &srcs[i]
 		if !overlapsSpans(spans, src.minT, src.maxT) {
@@ -69,7 +70,13 @@ func (rs *rangeScan) sharedTimestamps(ctx context.Context, srcs []source, spans 
 type collideBuffers struct {
 	hdr, sec, filter []byte
 	ts               []int64
+	// lists holds, back to back, the timestamps of one stream's chunks
+	// while they are merged (a megabyte or more a stream: allocating it
+	// per chunk was a quarter of a pattern query's garbage).
+	lists []int64
 }
+
+var collideBufferPool = sync.Pool{New: func() any { return new(collideBuffers) }}
 
 // chunkTimestamps returns the timestamps of ref's entries inside spans,
 // rising, reading only the header and the timestamp sections of the
@@ -110,7 +117,9 @@ func (rs *rangeScan) chunkTimestamps(ctx context.Context, ref *store.ChunkRef, s
 	if n > limit {
 		return nil, false, nil
 	}
-	out := make([]int64, 0, n)
+	start := len(b.lists)
+	b.lists = slices.Grow(b.lists, n)
+	out := b.lists[start:start:start+n]
 	for i := range blocks {
 		if !wanted(i) {
 			continue
@@ -130,6 +139,8 @@ func (rs *rangeScan) chunkTimestamps(ctx context.Context, ref *store.ChunkRef, s
 		}
 		out = appendInSpans(out, b.ts, spans)
 	}
+	// Lists taken before a Grow keep the array they were cut from.
+	b.lists = b.lists[:start+len(out)]
 	return out, true, nil
 }
 
@@ -258,7 +269,8 @@ func (rs *rangeScan) findShared(ctx context.Context, sources []source) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var b collideBuffers
+			b := collideBufferPool.Get().(*collideBuffers)
+			defer collideBufferPool.Put(b)
 			for {
 				i := int(next.Add(1) - 1)
 				if i >= len(todo) || ctx.Err() != nil {
@@ -266,7 +278,7 @@ func (rs *rangeScan) findShared(ctx context.Context, sources []source) error {
 				}
 				srcs := todo[i]
 				stream := srcs[0].stream
-				shared, ok, err := rs.sharedTimestamps(ctx, srcs, rs.overlaps[stream], &b)
+				shared, ok, err := rs.sharedTimestamps(ctx, srcs, rs.overlaps[stream], b)
 				if err != nil {
 					errMu.Lock()
 					first = cmp.Or(first, err)

@@ -232,6 +232,9 @@ func (rs *rangeScan) run(ctx context.Context) ([]*seriesSet, error) {
 		}()
 	}
 	wg.Wait()
+	for _, w := range workers {
+		w.release()
+	}
 	if runErr != nil && parent.Err() == nil {
 		return nil, runErr
 	}
@@ -380,19 +383,41 @@ type scanWorker struct {
 	lastAcc  *seriesAcc
 	byResult map[*pipeline.LabelsResult]*seriesAcc
 	cur      paneCursor
-	buf      []byte
-	fbuf     []byte
-	bb       chunk.BlockBuffer
-	ts       []int64
-	hits     []int
-	run      dupRun
-	err      error
-	pending  int64 // bytes of kept samples not yet charged to the budget
+	*scanBuffers
+	hits    []int
+	run     dupRun
+	err     error
+	pending int64 // bytes of kept samples not yet charged to the budget
 }
+
+// scanBuffers are a worker's buffers for chunk bytes and decoded blocks.
+// They outlive the query in scanBufferPool: sized for the largest block
+// seen, a megabyte or two each, they made a query's garbage and the
+// zeroing of fresh memory a few percent of a scan of every line, which
+// a server under its memory limit pays again in collections.
+type scanBuffers struct {
+	buf  []byte
+	fbuf []byte
+	bb   chunk.BlockBuffer
+	ts   []int64
+}
+
+var scanBufferPool = sync.Pool{New: func() any { return new(scanBuffers) }}
 
 func newScanWorker(rs *rangeScan) *scanWorker {
 	return &scanWorker{rs: rs, pw: rs.x.NewWorker(), sxs: map[int]*pipeline.StreamSampleExtractor{}, set: newSeriesSet(),
-		byResult: map[*pipeline.LabelsResult]*seriesAcc{}, cur: newPaneCursor(rs.g)}
+		byResult: map[*pipeline.LabelsResult]*seriesAcc{}, cur: newPaneCursor(rs.g),
+		scanBuffers: scanBufferPool.Get().(*scanBuffers)}
+}
+
+// release returns the worker's buffers to the pool. Nothing the query
+// keeps points into them: series labels are copied out of the lines they
+// came from, as a worker already reuses the buffers from block to block.
+func (w *scanWorker) release() {
+	if b := w.scanBuffers; b != nil {
+		w.scanBuffers = nil
+		scanBufferPool.Put(b)
+	}
 }
 
 func (w *scanWorker) extractor(stream int) *pipeline.StreamSampleExtractor {
