@@ -280,3 +280,40 @@ func FuzzLiteralIndex(f *testing.F) {
 		}
 	})
 }
+
+// TestSameKey checks the one-word comparison against string equality on
+// keys of every short length, with different bytes past their ends (which
+// the word load reads and must ignore) and a difference in each position.
+func TestSameKey(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	for n := 0; n <= 20; n++ {
+		for trial := 0; trial < 50; trial++ {
+			a := make([]byte, n, 32)
+			for i := range a[:cap(a)] {
+				a[:cap(a)][i] = byte(rng.IntN(4))
+			}
+			b := make([]byte, n, 32)
+			copy(b, a)
+			for i := n; i < cap(b); i++ {
+				b[:cap(b)][i] = byte(rng.IntN(256))
+			}
+			if !sameKey(a, b) {
+				t.Fatalf("len %d: equal keys %x, %x reported different", n, a, b)
+			}
+			if n > 0 {
+				k := rng.IntN(n)
+				b[k] ^= byte(1 + rng.IntN(255))
+				if sameKey(a, b) {
+					t.Fatalf("len %d: keys %x, %x differing at %d reported equal", n, a, b, k)
+				}
+			}
+			if sameKey(a, b[:max(n-1, 0)]) != (n == 0) {
+				t.Fatalf("len %d: keys of different lengths", n)
+			}
+		}
+	}
+	// Short capacities take the general path.
+	if !sameKey([]byte("ab"), []byte("ab")) || sameKey([]byte("ab"), []byte("ac")) {
+		t.Fatal("small-capacity keys compared wrongly")
+	}
+}
