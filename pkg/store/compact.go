@@ -52,6 +52,12 @@ type CompactionOptions struct {
 	// BlockSize is the block size of compacted chunks (default 1 MiB;
 	// chunk.MinBlockSize to chunk.MaxBlockSize).
 	BlockSize int `yaml:"block_size"`
+	// Codec is the codec compacted chunks are written in: "zstd" (the
+	// smallest), "lz4" (LZ4 HC: larger, and decoded about a quarter
+	// faster; see docs/formats/chunk.md), or empty to keep each chunk's.
+	Codec string `yaml:"codec"`
+
+	codec chunk.Codec // Codec parsed; 0 keeps each chunk's
 }
 
 // DefaultCompaction is what the server runs with.
@@ -306,7 +312,9 @@ func (s *Store) compactPartition(ctx context.Context, t *tenantDB, p *partition)
 				s.m.compactCorrupt.Inc()
 				s.log.Error("chunk does not decode; the compactor copies it unchanged", "partition", p.dir,
 					"segment", r.ref.segment, "offset", r.ref.offset, "chunk", r.ref.ID.String(), "err", err)
-			case len(enc) < len(buf):
+			case len(enc) < len(buf) || s.opts.Compaction.codec != 0:
+				// A chunk is rewritten when that makes it smaller, or
+				// always when compaction.codec names the codec to use.
 				data = enc
 				place.size, place.filterOff, place.filterLen = len(enc), uint32(meta.FilterOffset), uint32(meta.FilterLen)
 			}
@@ -444,8 +452,12 @@ func (s *Store) reencode(b []byte, r *indexRecord) ([]byte, *chunk.Meta, error) 
 		}
 		ents = append(ents, es...)
 	}
+	codec := m.Codec
+	if c := s.opts.Compaction.codec; c != 0 {
+		codec = c
+	}
 	data, meta, err := chunk.Encode(m.Labels, ents, chunk.Options{
-		Codec: m.Codec, Level: chunk.LevelBetter, BlockSize: s.opts.Compaction.BlockSize,
+		Codec: codec, Level: chunk.LevelBetter, BlockSize: s.opts.Compaction.BlockSize,
 	})
 	if err != nil {
 		return nil, nil, err

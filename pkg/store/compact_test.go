@@ -227,6 +227,62 @@ func TestCompactionKeepsEveryEntryAndShrinksTheStore(t *testing.T) {
 	check("after reopening")
 }
 
+// compaction.codec rewrites chunks in the codec it names, keeping their
+// IDs and entries; an unknown codec is refused when the store opens.
+func TestCompactionCodec(t *testing.T) {
+	if _, err := Open(t.TempDir(), Options{Compaction: CompactionOptions{Codec: "gzip"}}); err == nil {
+		t.Fatal("compaction.codec gzip was accepted")
+	}
+	dir := t.TempDir()
+	s := openTest(t, dir, Options{Compaction: CompactionOptions{Codec: "lz4"}})
+	defer closeTest(t, s)
+	streams := corpusStreams(t, time.Date(2023, 5, 17, 0, 0, 0, 0, time.UTC), 256<<10)
+	appendAll(t, s, "t", streams)
+	ctx := context.Background()
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	before := readAll(t, s, "t", nil, 0, 1<<62)
+	ids := chunkIDs(s, "t")
+	codecs := func() map[chunk.Codec]int {
+		n := map[chunk.Codec]int{}
+		for _, sr := range s.Select("t", nil, 0, 1<<62) {
+			for _, ref := range sr.Chunks {
+				c, _, err := s.ReadChunk(ref, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				n[c.Meta().Codec]++
+			}
+		}
+		return n
+	}
+	if got := codecs(); got[chunk.CodecLZ4] != 0 || got[chunk.CodecZstd] == 0 {
+		t.Fatalf("before compaction: chunks by codec %v, want zstd only", got)
+	}
+	if err := s.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := codecs(); got[chunk.CodecZstd] != 0 || got[chunk.CodecLZ4] == 0 {
+		t.Fatalf("after compaction: chunks by codec %v, want lz4 only", got)
+	}
+	if got := chunkIDs(s, "t"); !mapsEqualIDs(got, ids) {
+		t.Fatal("chunk IDs changed")
+	}
+	after := readAll(t, s, "t", nil, 0, 1<<62)
+	for ls, want := range before {
+		got := after[ls]
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d entries, want %d", ls, len(got), len(want))
+		}
+		for i := range want {
+			if got[i].Timestamp != want[i].Timestamp || string(got[i].Line) != string(want[i].Line) || !got[i].Metadata.Equal(want[i].Metadata) {
+				t.Fatalf("%s entry %d differs", ls, i)
+			}
+		}
+	}
+}
+
 func mapsEqualIDs(a, b map[string][]chunk.ID) bool {
 	if len(a) != len(b) {
 		return false

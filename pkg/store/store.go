@@ -162,6 +162,13 @@ func Open(dir string, opts Options) (*Store, error) {
 	if b := opts.Compaction.BlockSize; b < chunk.MinBlockSize || b > chunk.MaxBlockSize {
 		return nil, fmt.Errorf("store: compaction.block_size %d outside [%d, %d]", b, chunk.MinBlockSize, chunk.MaxBlockSize)
 	}
+	if opts.Compaction.Codec != "" {
+		c, err := chunk.ParseCodec(opts.Compaction.Codec)
+		if err != nil {
+			return nil, fmt.Errorf("store: compaction.codec: %w", err)
+		}
+		opts.Compaction.codec = c
+	}
 	if opts.ChunkCodec != "" {
 		c, err := chunk.ParseCodec(opts.ChunkCodec)
 		if err != nil {
