@@ -2,6 +2,7 @@ package store
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -120,7 +121,7 @@ func (s *Store) compactAll(ctx context.Context, cutoff time.Time) error {
 		tenants = append(tenants, t)
 	}
 	s.mu.RUnlock()
-	slices.SortFunc(tenants, func(a, b *tenantDB) int { return compareStrings(a.name, b.name) })
+	slices.SortFunc(tenants, func(a, b *tenantDB) int { return cmp.Compare(a.name, b.name) })
 	var errs []error
 	for _, t := range tenants {
 		parts := t.partitions()
@@ -156,16 +157,6 @@ func (s *Store) compactAll(ctx context.Context, cutoff time.Time) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // compactStopped says why compaction must stop now, if it must.

@@ -149,16 +149,7 @@ func TestFlushThenRestartKeepsEverythingOnce(t *testing.T) {
 		t.Fatalf("expected several flushed chunks, got %+v", sd)
 	}
 	// Simulate a crash: the WAL still holds records that chunks hold too.
-	s.closing.Store(true)
-	close(s.stop)
-	s.bg.Wait()
-	s.wal.close()
-	for _, tn := range s.tenants {
-		for _, p := range tn.partitions() {
-			p.close()
-		}
-	}
-	s.unlock()
+	crashStop(s)
 
 	s = openTest(t, dir, Options{TargetChunkSize: 4 << 10})
 	defer closeTest(t, s)
