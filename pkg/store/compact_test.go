@@ -174,27 +174,7 @@ func TestCompactionKeepsEveryEntryAndShrinksTheStore(t *testing.T) {
 	if sizeAfter >= sizeBefore {
 		t.Fatalf("segments grew or stayed: %d -> %d bytes", sizeBefore, sizeAfter)
 	}
-	check := func(when string) {
-		t.Helper()
-		after := readAll(t, s, "t", nil, 0, 1<<62)
-		if len(after) != len(before) {
-			t.Fatalf("%s: %d streams, want %d", when, len(after), len(before))
-		}
-		for ls, want := range before {
-			got := after[ls]
-			if len(got) != len(want) {
-				t.Fatalf("%s: %s has %d entries, want %d", when, ls, len(got), len(want))
-			}
-			for i := range want {
-				if got[i].Timestamp != want[i].Timestamp || string(got[i].Line) != string(want[i].Line) || !got[i].Metadata.Equal(want[i].Metadata) {
-					t.Fatalf("%s: %s entry %d differs: %+v, want %+v", when, ls, i, got[i], want[i])
-				}
-			}
-		}
-		if got := chunkIDs(s, "t"); !mapsEqualIDs(got, ids) {
-			t.Fatalf("%s: chunk IDs changed", when)
-		}
-	}
+	check := func(when string) { checkUnchanged(t, s, before, ids, when) }
 	check("after compaction")
 	// The old reference still reads, from the unlinked segment.
 	c, _, err := s.ReadChunk(old, nil)
@@ -266,20 +246,30 @@ func TestCompactionCodec(t *testing.T) {
 	if got := codecs(); got[chunk.CodecZstd] != 0 || got[chunk.CodecLZ4] == 0 {
 		t.Fatalf("after compaction: chunks by codec %v, want lz4 only", got)
 	}
-	if got := chunkIDs(s, "t"); !mapsEqualIDs(got, ids) {
-		t.Fatal("chunk IDs changed")
-	}
+	checkUnchanged(t, s, before, ids, "after compaction")
+}
+
+// checkUnchanged fails unless the store holds the entries of before, in
+// order, in chunks with the IDs of ids.
+func checkUnchanged(t *testing.T, s *Store, before map[string][]chunk.Entry, ids map[string][]chunk.ID, when string) {
+	t.Helper()
 	after := readAll(t, s, "t", nil, 0, 1<<62)
+	if len(after) != len(before) {
+		t.Fatalf("%s: %d streams, want %d", when, len(after), len(before))
+	}
 	for ls, want := range before {
 		got := after[ls]
 		if len(got) != len(want) {
-			t.Fatalf("%s: %d entries, want %d", ls, len(got), len(want))
+			t.Fatalf("%s: %s has %d entries, want %d", when, ls, len(got), len(want))
 		}
 		for i := range want {
 			if got[i].Timestamp != want[i].Timestamp || string(got[i].Line) != string(want[i].Line) || !got[i].Metadata.Equal(want[i].Metadata) {
-				t.Fatalf("%s entry %d differs", ls, i)
+				t.Fatalf("%s: %s entry %d differs: %+v, want %+v", when, ls, i, got[i], want[i])
 			}
 		}
+	}
+	if got := chunkIDs(s, "t"); !mapsEqualIDs(got, ids) {
+		t.Fatalf("%s: chunk IDs changed", when)
 	}
 }
 
