@@ -241,11 +241,11 @@ func (x *SampleExtractor) ForWorkerStream(w *Worker, stream labels.Labels) *Stre
 	switch {
 	case x.keyed:
 		n := len(w.insts) - 1
-		sx.memo = newSeriesMemo(w.insts[:n], w.insts[n].(keyedParser))
+		sx.memo = &seriesMemo{filters: w.insts[:n], parser: w.insts[n].(keyedParser)}
 	case x.unwrap == nil && x.p.filter != nil:
 		// Line filters alone: the series of a kept entry is a function
 		// of its metadata (none: the stream's).
-		sx.memo = newSeriesMemo(nil, nil)
+		sx.memo = &seriesMemo{}
 	}
 	return sx
 }
@@ -309,11 +309,6 @@ type seriesMemo struct {
 	last    []byte
 	lastRes *LabelsResult
 	seen    map[string]*LabelsResult
-}
-
-func newSeriesMemo(filters []stageInstance, parser keyedParser) *seriesMemo {
-	// Room for sameKey's one-word comparison from the start.
-	return &seriesMemo{filters: filters, parser: parser, key: make([]byte, 0, 32), last: make([]byte, 0, 32)}
 }
 
 // maxMemo bounds the tuples remembered per stream and goroutine; a
@@ -397,7 +392,7 @@ func (sx *StreamSampleExtractor) remember(m *seriesMemo, ts int64, line []byte, 
 	if m.parser != nil {
 		m.key = m.parser.groupKey(m.key, line)
 	}
-	if m.lastRes != nil && sameKey(m.key, m.last) {
+	if m.lastRes != nil && string(m.key) == string(m.last) {
 		return sx.x.lineValue(line), m.lastRes, true
 	}
 	r := m.seen[string(m.key)]
@@ -418,22 +413,6 @@ func (sx *StreamSampleExtractor) remember(m *seriesMemo, ts int64, line []byte, 
 	m.last = append(m.last[:0], m.key...)
 	m.lastRes = r
 	return sx.x.lineValue(line), r, true
-}
-
-// sameKey is string(a) == string(b) for memo keys, which are mostly a few
-// bytes (a status code and its length): keys of up to 8 bytes are
-// compared as one masked word when both buffers have the room to load
-// it, which the call into the runtime's general comparison cost several
-// times over (a few percent of a pattern query).
-func sameKey(a, b []byte) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	if len(a) <= 8 && cap(a) >= 8 && cap(b) >= 8 {
-		mask := uint64(1)<<(8*uint(len(a))) - 1 // all ones for 8 bytes
-		return binary.LittleEndian.Uint64(a[:8])&mask == binary.LittleEndian.Uint64(b[:8])&mask
-	}
-	return string(a) == string(b)
 }
 
 func (x *SampleExtractor) lineValue(line []byte) float64 {
