@@ -145,16 +145,9 @@ func setHook(t *testing.T, fn func(string)) {
 
 func TestCompactionKeepsEveryEntryAndShrinksTheStore(t *testing.T) {
 	dir := t.TempDir()
-	day := time.Date(2023, 5, 17, 0, 0, 0, 0, time.UTC)
 	s := openTest(t, dir, Options{})
-	streams := corpusStreams(t, day, 1<<20)
-	appendAll(t, s, "t", streams)
+	streams, before, ids := flushCorpus(t, s, 1<<20)
 	ctx := context.Background()
-	if err := s.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	before := readAll(t, s, "t", nil, 0, 1<<62)
-	ids := chunkIDs(s, "t")
 	sizeBefore := segmentBytes(t, dir)
 	var total int
 	for _, st := range streams {
@@ -213,17 +206,10 @@ func TestCompactionCodec(t *testing.T) {
 	if _, err := Open(t.TempDir(), Options{Compaction: CompactionOptions{Codec: "gzip"}}); err == nil {
 		t.Fatal("compaction.codec gzip was accepted")
 	}
-	dir := t.TempDir()
-	s := openTest(t, dir, Options{Compaction: CompactionOptions{Codec: "lz4"}})
+	s := openTest(t, t.TempDir(), Options{Compaction: CompactionOptions{Codec: "lz4"}})
 	defer closeTest(t, s)
-	streams := corpusStreams(t, time.Date(2023, 5, 17, 0, 0, 0, 0, time.UTC), 256<<10)
-	appendAll(t, s, "t", streams)
+	_, before, ids := flushCorpus(t, s, 256<<10)
 	ctx := context.Background()
-	if err := s.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	before := readAll(t, s, "t", nil, 0, 1<<62)
-	ids := chunkIDs(s, "t")
 	codecs := func() map[chunk.Codec]int {
 		n := map[chunk.Codec]int{}
 		for _, sr := range s.Select("t", nil, 0, 1<<62) {
@@ -247,6 +233,19 @@ func TestCompactionCodec(t *testing.T) {
 		t.Fatalf("after compaction: chunks by codec %v, want lz4 only", got)
 	}
 	checkUnchanged(t, s, before, ids, "after compaction")
+}
+
+// flushCorpus writes about size bytes of corpus lines per stream into
+// tenant "t" of s and flushes them; it returns the streams, what the store
+// then holds, and its chunk IDs, for checkUnchanged after a compaction.
+func flushCorpus(t *testing.T, s *Store, size int) ([]Stream, map[string][]chunk.Entry, map[string][]chunk.ID) {
+	t.Helper()
+	streams := corpusStreams(t, time.Date(2023, 5, 17, 0, 0, 0, 0, time.UTC), size)
+	appendAll(t, s, "t", streams)
+	if err := s.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return streams, readAll(t, s, "t", nil, 0, 1<<62), chunkIDs(s, "t")
 }
 
 // checkUnchanged fails unless the store holds the entries of before, in
