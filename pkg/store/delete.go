@@ -239,14 +239,7 @@ func (p *partition) rewrite(drop func(*indexRecord) bool) (map[refKey]chunkPlace
 		newID = ids[len(ids)-1] + 1
 	}
 	// New writes go to a fresh segment after this one.
-	if p.active != nil {
-		p.active.Close()
-		p.active = nil
-	}
-	if p.index != nil {
-		p.index.Close()
-		p.index = nil
-	}
+	p.closeWriters()
 	seg, err := os.OpenFile(p.segmentPath(newID), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
 		return nil, classifyIOError(err)
