@@ -119,7 +119,7 @@ func (rs *rangeScan) chunkTimestamps(ctx context.Context, ref *store.ChunkRef, s
 	}
 	start := len(b.lists)
 	b.lists = slices.Grow(b.lists, n)
-	out := b.lists[start:start:start+n]
+	out := b.lists[start : start : start+n]
 	for i := range blocks {
 		if !wanted(i) {
 			continue
