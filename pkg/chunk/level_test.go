@@ -96,3 +96,41 @@ func TestEncodeRejectsUnknownLevel(t *testing.T) {
 		t.Fatal("level 7 was accepted")
 	}
 }
+
+// TestLevelBetterStoresPoorlyCompressingSectionsRaw checks the rule that a
+// LevelBetter section must save rawLiteralsSlack percent to be stored
+// compressed: bytes drawn from 128 values (Huffman saves about 12 %) are
+// stored raw at LevelBetter, while repetitive log text is compressed and
+// decodes back to itself.
+func TestLevelBetterStoresPoorlyCompressingSectionsRaw(t *testing.T) {
+	noise := make([]byte, 64<<10)
+	x := uint64(88172645463325252)
+	for i := range noise {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		noise[i] = byte(x % 128)
+	}
+	got, err := compressSectionAt(CodecZstd, LevelBetter, nil, noise)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, noise) {
+		t.Fatalf("noise stored in %d bytes of %d, want raw", len(got), len(noise))
+	}
+	var text []byte
+	for i := 0; len(text) < 64<<10; i++ {
+		text = fmt.Appendf(text, "10.0.%d.%d - - [17/May/2015:10:05:%02d +0000] \"GET /index.html HTTP/1.1\" 200 %d\n", i%7, i%251, i%60, 1000+i%97)
+	}
+	comp, err := compressSectionAt(CodecZstd, LevelBetter, nil, text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(comp)*100 > len(text)*(100-rawLiteralsSlack) {
+		t.Fatalf("log text stored in %d bytes of %d, want compressed", len(comp), len(text))
+	}
+	back, err := decompressSection(CodecZstd, nil, comp, len(text))
+	if err != nil || !bytes.Equal(back, text) {
+		t.Fatalf("log text did not decode back (%v)", err)
+	}
+}

@@ -233,6 +233,9 @@ func TestServerWiring(t *testing.T) {
 	if code, _ := do(t, "POST", r.url+"/compact", queryA, "", nil); code != http.StatusForbidden {
 		t.Fatalf("/compact with a query token: %d, want 403", code)
 	}
+	if code, body := do(t, "GET", r.url+"/compact", admin, "", nil); code != http.StatusMethodNotAllowed || !strings.Contains(string(body), "POST") {
+		t.Fatalf("GET /compact: %d %s, want 405 saying to use POST", code, body)
+	}
 	if code, body := do(t, "POST", r.url+"/flush", admin, "", nil); code != http.StatusNoContent {
 		t.Fatalf("/flush: %d %s", code, body)
 	}

@@ -203,8 +203,13 @@ func TestCompactionKeepsEveryEntryAndShrinksTheStore(t *testing.T) {
 // compaction.codec rewrites chunks in the codec it names, keeping their
 // IDs and entries; an unknown codec is refused when the store opens.
 func TestCompactionCodec(t *testing.T) {
-	if _, err := Open(t.TempDir(), Options{Compaction: CompactionOptions{Codec: "gzip"}}); err == nil {
-		t.Fatal("compaction.codec gzip was accepted")
+	if _, err := Open(t.TempDir(), Options{Compaction: CompactionOptions{Codec: "gzip"}}); err == nil || !strings.Contains(err.Error(), "compaction.codec") {
+		t.Fatalf("compaction.codec gzip: %v, want an error naming the setting", err)
+	}
+	for _, bs := range []int{-1, 1024, 64 << 20} {
+		if _, err := Open(t.TempDir(), Options{Compaction: CompactionOptions{BlockSize: bs}}); err == nil || !strings.Contains(err.Error(), "compaction.block_size") {
+			t.Fatalf("compaction.block_size %d: %v, want an error naming the setting", bs, err)
+		}
 	}
 	s := openTest(t, t.TempDir(), Options{Compaction: CompactionOptions{Codec: "lz4"}})
 	defer closeTest(t, s)
