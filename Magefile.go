@@ -31,7 +31,7 @@ func Build() error {
 	return run("go", "build", "-o", "bin/logsift"+ext, "./pkg/cmd/logsift")
 }
 
-// Test runs every test: vet, the Go unit, fuzz-seed and end-to-end tests,
+// Test runs every test: gofmt, vet, the Go unit, fuzz-seed and end-to-end tests,
 // the race detector on the concurrent core, and the plugin frontend's
 // checks and browser test. It first installs the
 // real services the tests run against (redis-server from Debian) when it
@@ -39,6 +39,9 @@ func Build() error {
 // service is missing fails instead of skipping.
 func Test() error {
 	if err := ensurePackages(map[string]string{"redis-server": "redis-server", "prometheus": "prometheus", "docker-compose": "docker-compose"}); err != nil {
+		return err
+	}
+	if err := checkGofmt(); err != nil {
 		return err
 	}
 	if err := run("go", "vet", "./..."); err != nil {
@@ -53,6 +56,22 @@ func Test() error {
 	// The plugin's frontend: npm install when needed, typecheck, lint,
 	// jest, the production build, and the editors in headless chromium.
 	return run("bash", "scripts/test-frontend.sh")
+}
+
+// checkGofmt fails when gofmt would change a tracked Go file, naming them.
+func checkGofmt() error {
+	files, err := exec.Command("git", "ls-files", "*.go").Output()
+	if err != nil {
+		return fmt.Errorf("list Go files: %w", err)
+	}
+	out, err := exec.Command("gofmt", append([]string{"-l"}, strings.Fields(string(files))...)...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("gofmt: %w: %s", err, out)
+	}
+	if s := strings.TrimSpace(string(out)); s != "" {
+		return fmt.Errorf("gofmt would change (run gofmt -w on them):\n%s", s)
+	}
+	return nil
 }
 
 // ensurePackages installs the Debian packages whose commands are missing
