@@ -444,36 +444,15 @@ func (p *scanPlan) mayMatch(may func(*chunk.Needle) bool) bool {
 // so lines without the search string cost no per-line work at all.
 func (sc *scanner) offerSearched(stream int, es []chunk.Entry, buf []byte) {
 	req := sc.req
-	needle := sc.plan.search
-	sc.hitIdx = sc.hitIdx[:0]
-	base := uintptr(unsafe.Pointer(unsafe.SliceData(buf)))
-	k := 0 // entry whose line holds or follows pos
-	for pos := 0; pos < len(buf); {
-		i := bytes.Index(buf[pos:], needle)
-		if i < 0 {
-			break
-		}
-		hit := pos + i
-		// Advance to the entry that contains the hit.
-		for k < len(es) && lineEnd(es[k], base) <= hit {
-			k++
-		}
-		if k == len(es) {
-			break
-		}
-		start := lineStart(es[k], base)
-		end := lineEnd(es[k], base)
-		if hit < start || hit+len(needle) > end {
-			// The match spans two lines: not a match of either.
-			pos = hit + 1
-			continue
-		}
+	found := searchLines(es, buf, sc.plan.search, sc.hitIdx[:0])
+	n := 0
+	for _, k := range found {
 		if t := es[k].Timestamp; t >= req.Start && t < req.End {
-			sc.hitIdx = append(sc.hitIdx, k)
+			found[n] = k
+			n++
 		}
-		pos = end
-		k++
 	}
+	sc.hitIdx = found[:n]
 	// The pipeline runs in the query's direction, so that a stage that
 	// reuses its output buffer never sees entries out of order.
 	sc.hits = sc.hits[:0]
