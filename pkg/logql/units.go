@@ -42,21 +42,7 @@ func ParseDuration(s string) (time.Duration, error) {
 	orig := s
 	var total uint64
 	for s != "" {
-		// Number: digits with an optional fraction.
-		i := 0
-		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-			i++
-		}
-		intPart := s[:i]
-		var frac string
-		if i < len(s) && s[i] == '.' {
-			j := i + 1
-			for j < len(s) && s[j] >= '0' && s[j] <= '9' {
-				j++
-			}
-			frac = s[i+1 : j]
-			i = j
-		}
+		intPart, frac, i := splitDecimal(s)
 		if intPart == "" && frac == "" {
 			return 0, errors.New("invalid duration " + strconv.Quote(orig))
 		}
@@ -167,20 +153,7 @@ var byteUnits = map[string]uint64{
 
 // ParseBytes reads a byte size with a unit such as 20MB, 1.5KiB or 512B.
 func ParseBytes(s string) (uint64, error) {
-	i := 0
-	for i < len(s) && (s[i] >= '0' && s[i] <= '9') {
-		i++
-	}
-	intPart := s[:i]
-	var frac string
-	if i < len(s) && s[i] == '.' {
-		j := i + 1
-		for j < len(s) && s[j] >= '0' && s[j] <= '9' {
-			j++
-		}
-		frac = s[i+1 : j]
-		i = j
-	}
+	intPart, frac, i := splitDecimal(s)
 	if intPart == "" && frac == "" {
 		return 0, errors.New("invalid byte size " + strconv.Quote(s))
 	}
@@ -217,4 +190,23 @@ func FormatBytes(n uint64) string {
 // formatNumber prints a float so that the lexer reads back the same value.
 func formatNumber(v float64) string {
 	return strconv.FormatFloat(v, 'g', -1, 64)
+}
+
+// splitDecimal reads the number that s starts with, digits and an optional
+// fraction after a dot, and returns both parts (either may be empty) and
+// the length read.
+func splitDecimal(s string) (intPart, frac string, n int) {
+	for n < len(s) && s[n] >= '0' && s[n] <= '9' {
+		n++
+	}
+	intPart = s[:n]
+	if n < len(s) && s[n] == '.' {
+		j := n + 1
+		for j < len(s) && s[j] >= '0' && s[j] <= '9' {
+			j++
+		}
+		frac = s[n+1 : j]
+		n = j
+	}
+	return intPart, frac, n
 }
