@@ -6,13 +6,15 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/logsift/logsift/pkg/corpus"
 )
 
 // benchLines returns the lines of a corpus file, or generated lines in
 // the same format when the corpus is absent.
 func benchLines(b *testing.B, rel string, gen func(i int) string) [][]byte {
 	var data []byte
-	if dir := corpusDirOrEmpty(); dir != "" {
+	if dir, ok := corpus.Dir(); ok {
 		data, _ = os.ReadFile(filepath.Join(dir, rel))
 	}
 	if len(data) == 0 {
@@ -24,24 +26,6 @@ func benchLines(b *testing.B, rel string, gen func(i int) string) [][]byte {
 		data = buf.Bytes()
 	}
 	return bytes.Split(bytes.TrimSuffix(data, []byte{'\n'}), []byte{'\n'})
-}
-
-func corpusDirOrEmpty() string {
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			c := filepath.Join(dir, "..", "shared", "corpus")
-			if _, err := os.Stat(filepath.Join(c, "MANIFEST.tsv")); err == nil {
-				return c
-			}
-			return ""
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return ""
-		}
-		dir = parent
-	}
 }
 
 // benchDetect measures detection plus parsing, record assembly and level

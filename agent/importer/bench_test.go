@@ -12,6 +12,7 @@ import (
 
 	"github.com/klauspost/compress/gzip"
 
+	"github.com/logsift/logsift/pkg/corpus"
 	"github.com/logsift/logsift/pkg/cputime"
 )
 
@@ -19,7 +20,7 @@ import (
 // rel repeated when the corpus is present, else generated access-log lines.
 func benchInput(b *testing.B, rel string, size int) []byte {
 	var unit []byte
-	if dir := corpusDirOrEmpty(); dir != "" {
+	if dir, ok := corpus.Dir(); ok {
 		unit, _ = os.ReadFile(filepath.Join(dir, rel))
 	}
 	if len(unit) == 0 {
@@ -34,24 +35,6 @@ func benchInput(b *testing.B, rel string, size int) []byte {
 		out = append(out, unit...)
 	}
 	return out
-}
-
-func corpusDirOrEmpty() string {
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			c := filepath.Join(dir, "..", "shared", "corpus")
-			if _, err := os.Stat(filepath.Join(c, "MANIFEST.tsv")); err == nil {
-				return c
-			}
-			return ""
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return ""
-		}
-		dir = parent
-	}
 }
 
 func benchImport(b *testing.B, name string, data []byte, raw int, mods ...func(*Options)) {

@@ -13,12 +13,13 @@ import (
 	"unicode/utf16"
 
 	"github.com/logsift/logsift/pkg/chunk"
+	"github.com/logsift/logsift/pkg/corpus"
 )
 
 // corpusFiles reads the corpus to pack. Under the race detector only the
 // files below 1 MiB are taken, to keep the run short.
 func corpusFiles(t *testing.T) []packFile {
-	dir := corpusDir(t)
+	dir := corpus.Require(t)
 	return listTree(t, dir, func(rel string, size int64) bool {
 		return !raceEnabled || size < 1<<20
 	})
@@ -75,7 +76,7 @@ func TestImportCorpusArchives(t *testing.T) {
 
 // TestImportCorpusFolder imports the corpus folder in place.
 func TestImportCorpusFolder(t *testing.T) {
-	dir := corpusDir(t)
+	dir := corpus.Require(t)
 	if raceEnabled {
 		t.Skip("the folder holds 73 MB; the archive test covers the race run")
 	}
@@ -293,7 +294,7 @@ func checkMultiline(t *testing.T, prefix string, got map[string][]chunk.Entry) {
 
 // loadManifest reads the corpus MANIFEST's "timestamps" column by path.
 func loadManifest(t *testing.T) map[string]string {
-	b, err := os.ReadFile(filepath.Join(corpusDir(t), "MANIFEST.tsv"))
+	b, err := os.ReadFile(filepath.Join(corpus.Require(t), "MANIFEST.tsv"))
 	if err != nil {
 		t.Fatal(err)
 	}

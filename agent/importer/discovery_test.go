@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/logsift/logsift/pkg/corpus"
 	"github.com/logsift/logsift/pkg/levels"
 )
 
@@ -22,7 +23,7 @@ import (
 // For entries of one line (most of them) the first line is the pushed
 // line, so the agent and the server agree on it.
 func TestImportLevelsAgreeWithTheServer(t *testing.T) {
-	root := corpusDir(t)
+	root := corpus.Require(t)
 	rels := []string{
 		"loghub/Apache/Apache_2k.log",
 		"loghub/Android/Android_2k.log",

@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"sync"
@@ -157,30 +156,6 @@ func (f *fakeShipper) entrySet() map[string]bool {
 		}
 	}
 	return set
-}
-
-// corpusDir returns ../shared/corpus beside the module root, or skips.
-func corpusDir(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Skip("module root not found; corpus unavailable")
-		}
-		dir = parent
-	}
-	c := filepath.Join(dir, "..", "shared", "corpus")
-	if _, err := os.Stat(filepath.Join(c, "MANIFEST.tsv")); err != nil {
-		tb.Skipf("log corpus not found at %s (it lives beside the repository as ../shared/corpus); skipping", c)
-	}
-	return c
 }
 
 // countLines counts lines as the importer does: a final line without a

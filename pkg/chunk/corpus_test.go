@@ -10,33 +10,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/logsift/logsift/pkg/corpus"
 	"github.com/logsift/logsift/pkg/labels"
 )
-
-// corpusDir returns ../shared/corpus relative to the module root, or skips
-// the test when it is absent.
-func corpusDir(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Skip("module root not found; corpus unavailable")
-		}
-		dir = parent
-	}
-	c := filepath.Join(dir, "..", "shared", "corpus")
-	if _, err := os.Stat(filepath.Join(c, "MANIFEST.tsv")); err != nil {
-		tb.Skipf("log corpus not found at %s (it lives beside the repository as ../shared/corpus)", c)
-	}
-	return c
-}
 
 // corpusStream is one corpus file read as a stream of entries, one per line.
 type corpusStream struct {
@@ -77,7 +53,7 @@ func corpusFamily(rel string) string {
 // dropping a trailing \r. maxBytes > 0 truncates each file.
 func loadCorpus(tb testing.TB, maxBytes int) []*corpusStream {
 	tb.Helper()
-	root := corpusDir(tb)
+	root := corpus.Require(tb)
 	var out []*corpusStream
 	err := filepath.Walk(root, func(path string, info os.FileInfo, err error) error {
 		if err != nil || info.IsDir() || info.Size() == 0 {

@@ -6,32 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-)
 
-// corpusDir returns ../shared/corpus relative to the module root, or skips
-// the test when it is absent.
-func corpusDir(tb testing.TB) string {
-	tb.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			tb.Skip("module root not found; corpus unavailable")
-		}
-		dir = parent
-	}
-	c := filepath.Join(dir, "..", "shared", "corpus")
-	if _, err := os.Stat(filepath.Join(c, "MANIFEST.tsv")); err != nil {
-		tb.Skipf("log corpus not found at %s (it lives beside the repository as ../shared/corpus)", c)
-	}
-	return c
-}
+	"github.com/logsift/logsift/pkg/corpus"
+)
 
 var loghubSets = []string{"Android", "Apache", "BGL", "HDFS", "HPC", "Hadoop", "HealthApp", "Linux", "Mac", "OpenSSH", "OpenStack", "Proxifier", "Spark", "Thunderbird", "Windows", "Zookeeper"}
 
@@ -39,7 +16,7 @@ var loghubSets = []string{"Android", "Apache", "BGL", "HDFS", "HPC", "Hadoop", "
 // its maintainers labelled it with.
 func loghub(tb testing.TB, set string) (lines []string, events []string) {
 	tb.Helper()
-	dir := filepath.Join(corpusDir(tb), "loghub", set)
+	dir := filepath.Join(corpus.Require(tb), "loghub", set)
 	f, err := os.Open(filepath.Join(dir, set+"_2k.log"))
 	if err != nil {
 		tb.Skipf("%s: %v", set, err)
