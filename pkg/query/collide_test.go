@@ -222,3 +222,83 @@ func TestAppendInSpans(t *testing.T) {
 		}
 	}
 }
+
+// TestSharedTimestampsRemembered: the pre-pass's answer is remembered by
+// the IDs of a stream's sealed chunks. A second query over the same chunks
+// takes it from the memo and counts the same; a resend stored in a new
+// chunk changes the IDs, so the remembered answer cannot hide the new
+// duplicates.
+func TestSharedTimestampsRemembered(t *testing.T) {
+	st, err := store.Open(t.TempDir(), store.Options{TargetChunkSize: 16 << 10, Chunk: chunk.Options{BlockSize: 4 << 10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close(context.Background())
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(11, 12))
+	streams := []labels.Labels{labels.New("job", "m", "host", "a"), labels.New("job", "m", "host", "b")}
+	var pushes [][]chunk.Entry // of stream a
+	stored := map[int64]int{}  // times each timestamp of stream a was pushed
+	pushOverlapping(t, st, r, streams, 80, 20, func(sec float64) []chunk.Entry {
+		return []chunk.Entry{entry(sec, fmt.Sprintf("level=info n=%d", r.Uint64()))}
+	}, func(si int, es []chunk.Entry) {
+		if si == 0 {
+			pushes = append(pushes, slices.Clone(es))
+			for _, e := range es {
+				stored[e.Timestamp]++
+			}
+		}
+	})
+	// A push stored once: its resend makes timestamps shared that were
+	// not, which a stale answer would not know of.
+	var first []chunk.Entry
+	for _, es := range pushes {
+		if !slices.ContainsFunc(es, func(e chunk.Entry) bool { return stored[e.Timestamp] > 1 }) {
+			first = es
+			break
+		}
+	}
+	if first == nil {
+		t.Fatal("every push of stream a was resent")
+	}
+	if err := st.Flush(ctx); err != nil { // no head: every stream can be remembered
+		t.Fatal(err)
+	}
+	eng := &Engine{Store: st}
+	const q = `sum by (host) (count_over_time({job="m"} | logfmt [5m]))`
+	total := func() (float64, int64) {
+		res := rangeQuery(t, eng, q, 0, 2000, 5*time.Minute)
+		sum := 0.0
+		for _, s := range res.Matrix {
+			for _, p := range s.Points {
+				sum += p.V
+			}
+		}
+		return sum, res.Stats.Duplicates
+	}
+	want, dups := total()
+	if dups == 0 {
+		t.Fatal("no duplicates dropped: the resends test nothing")
+	}
+	hits := sharedMemoHits.Get()
+	if got, d := total(); got != want || d != dups {
+		t.Fatalf("from the memo: %v entries, %d duplicates; first time %v, %d", got, d, want, dups)
+	}
+	if sharedMemoHits.Get() == hits {
+		t.Fatal("the second query did not take the shared timestamps from the memo")
+	}
+	// A resend of the first push, sealed into a chunk of its own.
+	if err := st.Append(ctx, "t", []store.Stream{{Labels: streams[0], Entries: first}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, d := total()
+	if got != want {
+		t.Fatalf("after a resend: %v entries, want %v (the resent ones counted again)", got, want)
+	}
+	if d <= dups {
+		t.Fatalf("after a resend of %d entries: %d duplicates dropped, want more than %d", len(first), d, dups)
+	}
+}
