@@ -317,7 +317,7 @@ func (rs *rangeScan) findShared(ctx context.Context, sources []source) error {
 // those chunks, and a chunk's ID is the hash of its content: so the answer
 // of the pre-pass is remembered by the IDs, process-wide, and a dashboard
 // that asks again over the same sealed chunks skips reading their
-// timestamp sections (about 5% of a pattern query over data from
+// timestamp sections (2-5% of a pattern query over data from
 // concurrent pushers). A stream with a head chunk, whose entries change,
 // is not remembered.
 type sharedEntry struct {
