@@ -120,11 +120,7 @@ func (e *Engine) Exec(ctx context.Context, p Params) (*Result, error) {
 	}
 	pl, err := compilePipeline(sel)
 	if err != nil {
-		var pe *logql.ParseError
-		if errors.As(err, &pe) {
-			return nil, err
-		}
-		return nil, &Error{Msg: err.Error()}
+		return nil, err
 	}
 	req := LogRequest{
 		Tenant:    p.Tenant,
@@ -144,10 +140,19 @@ func (e *Engine) Exec(ctx context.Context, p Params) (*Result, error) {
 }
 
 // compilePipeline compiles a log query's pipeline; nil when it has no
-// stages.
+// stages. A stage that cannot be built is the query's fault: the error is
+// a ParseError (with its position) or an *Error.
 func compilePipeline(sel *logql.LogSelectorExpr) (*pipeline.Pipeline, error) {
 	if len(sel.Stages) == 0 {
 		return nil, nil
 	}
-	return pipeline.New(sel.Stages)
+	pl, err := pipeline.New(sel.Stages)
+	if err != nil {
+		var pe *logql.ParseError
+		if errors.As(err, &pe) {
+			return nil, err
+		}
+		return nil, &Error{Msg: err.Error()}
+	}
+	return pl, nil
 }

@@ -2,7 +2,6 @@ package query
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
 	"runtime"
@@ -479,11 +478,7 @@ func (e *Engine) StreamQuery(ctx context.Context, p Params, fn func(*Batch) erro
 	}
 	pl, err := compilePipeline(sel)
 	if err != nil {
-		var pe *logql.ParseError
-		if errors.As(err, &pe) {
-			return nil, err
-		}
-		return nil, &Error{Msg: err.Error()}
+		return nil, err
 	}
 	return e.StreamLogs(ctx, LogRequest{
 		Tenant:    p.Tenant,
