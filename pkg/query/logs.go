@@ -440,8 +440,7 @@ func (p *scanPlan) mayMatch(may func(*chunk.Needle) bool) bool {
 }
 
 // offerSearched is offer for a decoded block whose lines lie back to back
-// in buf: one bytes.Index pass over the block finds the candidate lines,
-// so lines without the search string cost no per-line work at all.
+// in buf, offering only the lines searchLines finds.
 func (sc *scanner) offerSearched(stream int, es []chunk.Entry, buf []byte) {
 	req := sc.req
 	found := searchLines(es, buf, sc.plan.search, sc.hitIdx[:0])
@@ -480,6 +479,37 @@ func lineEnd(e chunk.Entry, base uintptr) int {
 		return -1
 	}
 	return lineStart(e, base) + len(e.Line)
+}
+
+// searchLines returns the entries of a decoded block whose line contains
+// needle, found with one bytes.Index pass over the block's lines, which lie
+// back to back in buf: lines without the needle cost no per-line work at
+// all. Log and metric queries with a line filter both scan this way.
+func searchLines(es []chunk.Entry, buf, needle []byte, hits []int) []int {
+	base := uintptr(unsafe.Pointer(unsafe.SliceData(buf)))
+	k := 0
+	for pos := 0; pos < len(buf); {
+		i := bytes.Index(buf[pos:], needle)
+		if i < 0 {
+			break
+		}
+		hit := pos + i
+		for k < len(es) && lineEnd(es[k], base) <= hit {
+			k++
+		}
+		if k == len(es) {
+			break
+		}
+		start, end := lineStart(es[k], base), lineEnd(es[k], base)
+		if hit < start || hit+len(needle) > end {
+			pos = hit + 1 // across two lines: a match of neither
+			continue
+		}
+		hits = append(hits, k)
+		pos = end
+		k++
+	}
+	return hits
 }
 
 // collector keeps the best `limit` entries seen so far: the oldest for

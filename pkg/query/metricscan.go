@@ -1,7 +1,6 @@
 package query
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"slices"
@@ -770,34 +769,4 @@ func (w *scanWorker) scanHead(sx *pipeline.StreamSampleExtractor, src *source) {
 		}
 		w.process(sx, src.stream, e)
 	}
-}
-
-// searchLines returns the entries of a decoded block whose line contains
-// needle, found with one bytes.Index pass over the block's lines, which lie
-// back to back in buf (see scanner.offerSearched).
-func searchLines(es []chunk.Entry, buf, needle []byte, hits []int) []int {
-	base := uintptr(unsafe.Pointer(unsafe.SliceData(buf)))
-	k := 0
-	for pos := 0; pos < len(buf); {
-		i := bytes.Index(buf[pos:], needle)
-		if i < 0 {
-			break
-		}
-		hit := pos + i
-		for k < len(es) && lineEnd(es[k], base) <= hit {
-			k++
-		}
-		if k == len(es) {
-			break
-		}
-		start, end := lineStart(es[k], base), lineEnd(es[k], base)
-		if hit < start || hit+len(needle) > end {
-			pos = hit + 1 // across two lines: a match of neither
-			continue
-		}
-		hits = append(hits, k)
-		pos = end
-		k++
-	}
-	return hits
 }
