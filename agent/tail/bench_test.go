@@ -18,6 +18,7 @@ import (
 
 	"github.com/logsift/logsift/agent/build"
 	"github.com/logsift/logsift/agent/ship"
+	"github.com/logsift/logsift/pkg/corpus"
 	"github.com/logsift/logsift/pkg/cputime"
 )
 
@@ -26,7 +27,8 @@ import (
 // otherwise.
 func benchLines(b *testing.B, n int) []byte {
 	b.Helper()
-	src, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "corpus", "zeek-wrccdc", "tsv", "dns.log"))
+	root, _ := corpus.Dir()
+	src, err := os.ReadFile(filepath.Join(root, "zeek-wrccdc", "tsv", "dns.log"))
 	if err != nil || len(src) == 0 {
 		rnd := rand.New(rand.NewPCG(1, 2))
 		var buf bytes.Buffer

@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/logsift/logsift/pkg/corpus"
 )
 
 // benchChunks returns the entry lists the benchmarks encode: chunks of about
@@ -14,7 +16,7 @@ import (
 func benchChunks(b *testing.B) ([][]Entry, int64) {
 	b.Helper()
 	var sets [][][]byte
-	if dir := benchCorpusDir(); dir != "" {
+	if dir, ok := corpus.Dir(); ok {
 		for _, rel := range []string{
 			"elastic-examples/apache_access_combined.log",
 			"elastic-examples/auth.log",
@@ -43,22 +45,6 @@ func benchChunks(b *testing.B) ([][]Entry, int64) {
 		}
 	}
 	return chunks, raw
-}
-
-// benchCorpusDir is corpusDir without the skip: benchmarks fall back to
-// generated data.
-func benchCorpusDir() string {
-	dir, _ := os.Getwd()
-	for i := 0; i < 6; i++ {
-		c := filepath.Join(dir, "..", "shared", "corpus")
-		if _, err := os.Stat(filepath.Join(c, "MANIFEST.tsv")); err == nil {
-			if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-				return c
-			}
-		}
-		dir = filepath.Dir(dir)
-	}
-	return ""
 }
 
 func BenchmarkEncode(b *testing.B) {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/grafana/loki/pkg/push"
+
+	"github.com/logsift/logsift/pkg/corpus"
 )
 
 // benchLines returns about 1 MiB of log lines (Promtail's default batch):
@@ -22,7 +24,8 @@ import (
 // otherwise.
 func benchLines(b *testing.B) [][]byte {
 	var lines [][]byte
-	if f, err := os.Open(filepath.Join("..", "..", "..", "shared", "corpus", "elastic-examples", "apache_access_combined.log")); err == nil {
+	root, _ := corpus.Dir()
+	if f, err := os.Open(filepath.Join(root, "elastic-examples", "apache_access_combined.log")); err == nil {
 		defer f.Close()
 		sc := bufio.NewScanner(f)
 		size := 0

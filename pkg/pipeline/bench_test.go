@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"testing"
+
+	"github.com/logsift/logsift/pkg/corpus"
 )
 
 // corpusLines loads real logs from the shared corpus (read in place, never
@@ -15,7 +17,7 @@ import (
 // generates look-alike lines so that the benchmarks still run.
 func corpusLines(b *testing.B) [][]byte {
 	b.Helper()
-	root := filepath.Join("..", "..", "..", "shared", "corpus")
+	root, _ := corpus.Dir()
 	var lines [][]byte
 	for _, name := range []string{
 		"elastic-examples/apache_access_combined.log",

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/logsift/logsift/pkg/corpus"
 	"github.com/logsift/logsift/pkg/labels"
 	"github.com/logsift/logsift/pkg/logql"
 )
@@ -16,7 +17,7 @@ import (
 // place; it skips the benchmark when the corpus is absent.
 func corpusFile(b *testing.B, name string, max int) [][]byte {
 	b.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "corpus", name))
+	data, err := os.ReadFile(filepath.Join(corpus.Require(b), filepath.FromSlash(name)))
 	if err != nil {
 		b.Skipf("corpus file %s not available: %v", name, err)
 	}
