@@ -57,6 +57,14 @@ func loadAccessCompactedBench(b *testing.B) *Engine {
 	return loadCorpusBench(b, &accessCompactedBench, corpusBenchOptions{job: "apache", levels: true, compact: true}, accessLog)
 }
 
+// accessCompactedLZ4Bench is accessCompactedBench with compaction.codec
+// lz4: the chunks re-encoded in LZ4 HC.
+var accessCompactedLZ4Bench sharedStore
+
+func loadAccessCompactedLZ4Bench(b *testing.B) *Engine {
+	return loadCorpusBench(b, &accessCompactedLZ4Bench, corpusBenchOptions{job: "apache", levels: true, compact: true, compactCodec: "lz4"}, accessLog)
+}
+
 const accessLog = "elastic-examples/apache_access_combined.log"
 
 // corpusBenchOptions say how loadCorpusBench stores the corpus files.
@@ -65,6 +73,8 @@ type corpusBenchOptions struct {
 	levels  bool        // each entry carries detected_level, as the server's ingest sets it
 	codec   chunk.Codec // of the chunks written at flush; 0 is the default
 	compact bool        // compact the store after the flush
+	// compactCodec is store.compaction.codec: what compaction writes.
+	compactCodec string
 }
 
 // loadCorpusBench fills set with the corpus files at paths (relative to the
@@ -76,7 +86,7 @@ type corpusBenchOptions struct {
 func loadCorpusBench(b *testing.B, set *sharedStore, o corpusBenchOptions, paths ...string) *Engine {
 	root := corpus.Require(b)
 	job := o.job
-	return set.open(b, "logsift-"+job+"-bench-", store.Options{Chunk: chunk.Options{Codec: o.codec}}, func(ctx context.Context, st *store.Store) error {
+	return set.open(b, "logsift-"+job+"-bench-", store.Options{Chunk: chunk.Options{Codec: o.codec}, Compaction: store.CompactionOptions{Codec: o.compactCodec}}, func(ctx context.Context, st *store.Store) error {
 		var files [][][]byte
 		var per int64 // raw bytes of one copy
 		for _, name := range paths {
@@ -148,6 +158,7 @@ func BenchmarkAccessPattern(b *testing.B) {
 	b.Run("levels", func(b *testing.B) { benchQuery(b, loadAccessLevelsBench(b), &accessLevelsBench, q) })
 	b.Run("levels-lz4", func(b *testing.B) { benchQuery(b, loadAccessLZ4Bench(b), &accessLZ4Bench, q) })
 	b.Run("levels-compacted", func(b *testing.B) { benchQuery(b, loadAccessCompactedBench(b), &accessCompactedBench, q) })
+	b.Run("levels-compacted-lz4", func(b *testing.B) { benchQuery(b, loadAccessCompactedLZ4Bench(b), &accessCompactedLZ4Bench, q) })
 }
 
 // BenchmarkCountByLevel is the query Grafana's Logs Drilldown runs for the
