@@ -216,7 +216,9 @@ func (in *patternInst) process(st *entryState, _ int64, line []byte) ([]byte, bo
 // the captures made so far), so the values alone say which were found.
 func (in *patternInst) match(line []byte) []patternCapture {
 	found := in.found[:0]
-	if len(line) == 0 || len(in.steps) == 0 || in.hints.skip() || !bytes.HasPrefix(line, in.prefix) {
+	// len(in.prefix) is tested first: bytes.HasPrefix with an empty
+	// prefix still calls into memequal, for every line.
+	if len(line) == 0 || len(in.steps) == 0 || in.hints.skip() || len(in.prefix) > 0 && !bytes.HasPrefix(line, in.prefix) {
 		return found
 	}
 	rest := line[len(in.prefix):]
