@@ -91,6 +91,74 @@ func FuzzPatternFilter(f *testing.F) {
 	})
 }
 
+// FuzzPatternCaptures checks the | pattern stage's captures against the
+// rules written out plainly (patternStage's comment), with bytes.Index for
+// every literal: the walk's inline search of short literals must find the
+// same leftmost occurrence, near the end of a line too.
+func FuzzPatternCaptures(f *testing.F) {
+	for _, s := range [][2]string{
+		{`<ip> - - [<_>] "<method> <path> <_>" <status> <size> <_>`, `1.2.3.4 - - [10/Oct/2000:13:55:36 -0700] "GET /a.gif HTTP/1.0" 200 2326 "-" "x"`},
+		{`<ip> - - [<_>] "<method> <path> <_>" <status> <size> <_>`, `1.2.3.4 - - [x] "GET /a" 2`},
+		{`<a>ab<b>`, `xaab`},
+		{`<a>] "<b>`, `x]] "y`},
+		{`<a>--<b>--<c>`, `---- -- x`},
+		{`k=<v> `, `k=1 k=2 `},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, pattern, line string) {
+		if len(pattern) > 200 {
+			return
+		}
+		p, err := logql.ParsePattern(pattern)
+		if err != nil || len(p.Names()) == 0 {
+			return
+		}
+		want := map[string]string{}
+		parts := p.Parts
+		prefix := ""
+		if len(parts) > 0 && !parts[0].Capture {
+			prefix, parts = parts[0].Text, parts[1:]
+		}
+		if rest, ok := strings.CutPrefix(line, prefix); line != "" && ok {
+			for i := 0; i < len(parts); i += 2 {
+				name := parts[i].Text
+				end := -1
+				if i+1 < len(parts) {
+					end = strings.Index(rest, parts[i+1].Text)
+				}
+				if end < 0 {
+					if name != "_" {
+						want[name] = rest
+					}
+					break
+				}
+				if name != "_" {
+					want[name] = rest[:end]
+				}
+				rest = rest[end+len(parts[i+1].Text):]
+			}
+		}
+		stg, err := newPatternStage(&logql.PatternParser{Pattern: pattern}, nil)
+		if err != nil {
+			return // a capture name Loki rejects
+		}
+		in := stg.(*patternStage).instance().(*patternInst)
+		got := map[string]string{}
+		for _, c := range in.match([]byte(line)) {
+			got[c.name.name] = string(c.value)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%q on %q: got %q, want %q", pattern, line, got, want)
+		}
+		for k, v := range want {
+			if got[k] != v {
+				t.Fatalf("%q on %q: %s = %q, want %q", pattern, line, k, got[k], v)
+			}
+		}
+	})
+}
+
 // FuzzIPFilter checks that ip() never panics and finds an address of the
 // range written alone or between spaces.
 func FuzzIPFilter(f *testing.F) {

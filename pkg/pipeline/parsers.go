@@ -225,10 +225,19 @@ func (in *patternInst) match(line []byte) []patternCapture {
 	for i := range in.steps {
 		s := &in.steps[i]
 		var j int
-		if s.one >= 0 {
+		switch e := &s.end; {
+		case s.one >= 0:
 			j = bytes.IndexByte(rest, byte(s.one))
-		} else {
-			j = s.end.index(rest)
+		case e.mask != 0 && e.rare < len(rest):
+			// literal.index's most common case, inline: the first hit
+			// of the rare byte is the literal, checked in one load (a
+			// miss of the rare byte means no literal either).
+			j = bytes.IndexByte(rest[e.rare:], e.b[e.rare])
+			if j >= 0 && (j+8 > len(rest) || binary.LittleEndian.Uint64(rest[j:])&e.mask != e.word) {
+				j = e.index(rest)
+			}
+		default:
+			j = e.index(rest)
 		}
 		if j < 0 {
 			// The capture takes the rest of the line and the match ends.
