@@ -382,14 +382,7 @@ func (sx *StreamSampleExtractor) Process(ts int64, line []byte, metadata labels.
 func (sx *StreamSampleExtractor) remember(m *seriesMemo, ts int64, line []byte, metadata labels.Labels) (float64, *LabelsResult, bool) {
 	// The metadata goes first, with its count and lengths, so that the
 	// key parses one way only whatever the captures hold.
-	m.key = m.key[:0]
-	if len(metadata) < 0x80 {
-		// AppendUvarint's one-byte case, without the call: this runs
-		// for every line of a grouped metric query.
-		m.key = append(m.key, byte(len(metadata)))
-	} else {
-		m.key = binary.AppendUvarint(m.key, uint64(len(metadata)))
-	}
+	m.key = binary.AppendUvarint(m.key[:0], uint64(len(metadata)))
 	for _, l := range metadata {
 		m.key = binary.AppendUvarint(m.key, uint64(len(l.Name)))
 		m.key = append(m.key, l.Name...)
