@@ -54,7 +54,12 @@ func byteCommonness(c byte) int {
 // index returns the position of the leftmost occurrence of l in s, or -1
 // (and -1 for the empty literal, which ends no capture: the last capture
 // of a pattern takes the rest of the line).
-func (l *literal) index(s []byte) int {
+func (l *literal) index(s []byte) int { return l.indexFrom(s, l.rare) }
+
+// indexFrom is index with the search for the rare byte starting at from
+// (at least l.rare): a caller that has looked at the hits before from
+// goes on from there.
+func (l *literal) indexFrom(s []byte, from int) int {
 	n := len(l.b)
 	switch n {
 	case 0:
@@ -68,7 +73,7 @@ func (l *literal) index(s []byte) int {
 	// not rare in these lines after all (many hits that fail) hands over
 	// to bytes.Index, whose search has no bad cases.
 	fails := 0
-	for from := k; from < len(s); {
+	for from < len(s) {
 		if fails > 4+(from>>4) {
 			j := bytes.Index(s[from-k:], l.b)
 			if j < 0 {

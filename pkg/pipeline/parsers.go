@@ -231,10 +231,11 @@ func (in *patternInst) match(line []byte) []patternCapture {
 		case e.mask != 0 && e.rare < len(rest):
 			// literal.index's most common case, inline: the first hit
 			// of the rare byte is the literal, checked in one load (a
-			// miss of the rare byte means no literal either).
+			// miss of the rare byte means no literal either). Otherwise
+			// the search goes on from that hit.
 			j = bytes.IndexByte(rest[e.rare:], e.b[e.rare])
 			if j >= 0 && (j+8 > len(rest) || binary.LittleEndian.Uint64(rest[j:])&e.mask != e.word) {
-				j = e.index(rest)
+				j = e.indexFrom(rest, e.rare+j)
 			}
 		default:
 			j = e.index(rest)
