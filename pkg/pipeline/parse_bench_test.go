@@ -68,9 +68,6 @@ func mongo(b *testing.B) [][]byte {
 	}
 	return out
 }
-func apache(b *testing.B) [][]byte {
-	return corpusFile(b, "elastic-examples/apache_access_combined.log", 8<<20)
-}
 func logfmtSynthetic(*testing.B) [][]byte { return logfmtLines(20000) }
 
 var parseBenches = []parseBench{
@@ -82,8 +79,8 @@ var parseBenches = []parseBench{
 	{"json_linefilter_first", `{a="b"} |= "tcp" | json | proto="tcp"`, zeekDNS},
 	{"logfmt_filter", `{a="b"} | logfmt | level="error"`, logfmtSynthetic},
 	{"logfmt_numeric", `{a="b"} | logfmt | status >= 500 and duration > 2s`, logfmtSynthetic},
-	{"pattern_filter", "{a=\"b\"} | pattern `<ip> - - [<_>] \"<method> <path> <_>\" <status> <size> <_>` | status=\"404\"", apache},
-	{"regexp_filter", "{a=\"b\"} | regexp `^(?P<ip>\\S+) \\S+ \\S+ \\[[^]]*\\] \"(?P<method>\\S+) (?P<path>\\S+)` | method=\"POST\"", apache},
+	{"pattern_filter", "{a=\"b\"} | pattern `<ip> - - [<_>] \"<method> <path> <_>\" <status> <size> <_>` | status=\"404\"", apacheAccess},
+	{"regexp_filter", "{a=\"b\"} | regexp `^(?P<ip>\\S+) \\S+ \\S+ \\[[^]]*\\] \"(?P<method>\\S+) (?P<path>\\S+)` | method=\"POST\"", apacheAccess},
 	{"unpack", `{a="b"} | unpack`, func(*testing.B) [][]byte {
 		return [][]byte{[]byte(`{"job":"123","pod":"someuid123","app":"foo","_entry":"10.1.0.88 - - [14/Dec/2020:22:56:24 +0000] \"GET /static/img/about/bob.jpg HTTP/1.1\""}`)}
 	}},
