@@ -169,7 +169,8 @@ func benchQuery(b *testing.B, eng *Engine, set *sharedStore, q string) {
 	b.StopTimer()
 	b.ReportMetric(float64(len(res.Matrix)), "series")
 	b.ReportMetric(float64(res.Stats.DecompressedBytes)/float64(set.raw), "decompressed/raw")
-	perGB := float64(b.Elapsed()) / float64(b.N) * float64(1<<30) / float64(set.raw)
+	// Per 10^9 bytes, as the MB/s column (before 2026-11-27: per GiB).
+	perGB := float64(b.Elapsed()) / float64(b.N) * 1e9 / float64(set.raw)
 	b.ReportMetric(perGB/1e6, "ms/GB")
 }
 

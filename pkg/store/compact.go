@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/logsift/logsift/pkg/chunk"
@@ -54,17 +55,31 @@ type CompactionOptions struct {
 	// chunk.MinBlockSize to chunk.MaxBlockSize).
 	BlockSize int `yaml:"block_size"`
 	// Codec is the codec compacted chunks are written in: "zstd" (the
-	// smallest), "lz4" (LZ4 HC: larger, and decoded about a quarter
-	// faster; see docs/formats/chunk.md), or empty to keep each chunk's.
+	// smallest), "lz4" (LZ4 HC: about 35 % larger, and decoded up to
+	// twice as fast; see docs/formats/chunk.md), "auto" (the server's
+	// default: LZ4 HC for a chunk it stores within AutoMinRatio, zstd for
+	// the rest), or empty to keep each chunk's.
 	Codec string `yaml:"codec"`
+	// AutoMinRatio is the storage budget of "auto": a chunk is written in
+	// LZ4 HC when that stores its raw lines at least this many times
+	// smaller, and in zstd otherwise (default 6, the store's target of a
+	// sixth of the raw size).
+	AutoMinRatio float64 `yaml:"auto_min_ratio"`
 
 	codec chunk.Codec // Codec parsed; 0 keeps each chunk's
+	auto  bool        // Codec is "auto"
 }
 
 // DefaultCompaction is what the server runs with.
 func DefaultCompaction() CompactionOptions {
-	return CompactionOptions{Enabled: true, Interval: time.Minute, MinAge: 10 * time.Minute, BlockSize: 1 << 20}
+	return CompactionOptions{Enabled: true, Interval: time.Minute, MinAge: 10 * time.Minute, BlockSize: 1 << 20,
+		Codec: "auto", AutoMinRatio: defaultAutoMinRatio}
 }
+
+// defaultAutoMinRatio is the stored size the foundation issue allows, a
+// sixth of the raw lines: "auto" spends what a chunk has below it on read
+// speed, and leaves chunks that would not fit in zstd.
+const defaultAutoMinRatio = 6
 
 func (o *CompactionOptions) setDefaults() {
 	d := DefaultCompaction()
@@ -77,6 +92,31 @@ func (o *CompactionOptions) setDefaults() {
 	if o.BlockSize == 0 {
 		o.BlockSize = d.BlockSize
 	}
+	if o.AutoMinRatio == 0 {
+		o.AutoMinRatio = d.AutoMinRatio
+	}
+}
+
+// parse checks the options and fills codec and auto.
+func (o *CompactionOptions) parse() error {
+	if b := o.BlockSize; b < chunk.MinBlockSize || b > chunk.MaxBlockSize {
+		return fmt.Errorf("compaction.block_size %d outside [%d, %d]", b, chunk.MinBlockSize, chunk.MaxBlockSize)
+	}
+	if o.AutoMinRatio < 1 {
+		return fmt.Errorf("compaction.auto_min_ratio %g: want at least 1 (a chunk no larger than its raw lines)", o.AutoMinRatio)
+	}
+	switch strings.ToLower(strings.TrimSpace(o.Codec)) {
+	case "":
+	case "auto":
+		o.auto = true
+	default:
+		c, err := chunk.ParseCodec(o.Codec)
+		if err != nil {
+			return fmt.Errorf("compaction.codec: %w (or auto)", err)
+		}
+		o.codec = c
+	}
+	return nil
 }
 
 // segmentGrace is how long the read handle of a segment that a rewrite or
@@ -303,9 +343,10 @@ func (s *Store) compactPartition(ctx context.Context, t *tenantDB, p *partition)
 				s.m.compactCorrupt.Inc()
 				s.log.Error("chunk does not decode; the compactor copies it unchanged", "partition", p.dir,
 					"segment", r.ref.segment, "offset", r.ref.offset, "chunk", r.ref.ID.String(), "err", err)
-			case len(enc) < len(buf) || s.opts.Compaction.codec != 0:
+			case len(enc) < len(buf) || s.opts.Compaction.codec != 0 || s.opts.Compaction.auto:
 				// A chunk is rewritten when that makes it smaller, or
-				// always when compaction.codec names the codec to use.
+				// always when compaction.codec names the codec to use
+				// or the rule that picks it.
 				data = enc
 				place.size, place.filterOff, place.filterLen = len(enc), uint32(meta.FilterOffset), uint32(meta.FilterLen)
 			}
@@ -443,15 +484,26 @@ func (s *Store) reencode(b []byte, r *indexRecord) ([]byte, *chunk.Meta, error) 
 		}
 		ents = append(ents, es...)
 	}
+	o := &s.opts.Compaction
 	codec := m.Codec
-	if c := s.opts.Compaction.codec; c != 0 {
-		codec = c
+	switch {
+	case o.codec != 0:
+		codec = o.codec
+	case o.auto:
+		codec = chunk.CodecLZ4
 	}
-	data, meta, err := chunk.Encode(m.Labels, ents, chunk.Options{
-		Codec: codec, Level: chunk.LevelBetter, BlockSize: s.opts.Compaction.BlockSize,
-	})
+	encode := func(c chunk.Codec) ([]byte, *chunk.Meta, error) {
+		return chunk.Encode(m.Labels, ents, chunk.Options{Codec: c, Level: chunk.LevelBetter, BlockSize: o.BlockSize})
+	}
+	data, meta, err := encode(codec)
 	if err != nil {
 		return nil, nil, err
+	}
+	if o.auto && float64(meta.RawBytes) < o.AutoMinRatio*float64(len(data)) {
+		// Over the budget in LZ4 HC: zstd, the smallest there is.
+		if data, meta, err = encode(chunk.CodecZstd); err != nil {
+			return nil, nil, err
+		}
 	}
 	if meta.ID != m.ID || meta.Entries != m.Entries || meta.RawBytes != m.RawBytes {
 		return nil, nil, fmt.Errorf("re-encoded chunk differs: ID %s, %d entries, %d bytes (was %s, %d, %d)",

@@ -240,6 +240,94 @@ func TestCompactionCodec(t *testing.T) {
 	checkUnchanged(t, s, before, ids, "after compaction")
 }
 
+// compaction.codec auto writes a chunk in LZ4 HC when that stores its raw
+// lines within compaction.auto_min_ratio, and in zstd otherwise: corpus
+// logs of a few MiB fit the default budget of a sixth (the access log
+// with some margin), lines of random hex (at best
+// about half their size in either codec) do not. A chunk in zstd is
+// checked against what LZ4 HC would have made of it.
+func TestCompactionCodecAuto(t *testing.T) {
+	for _, r := range []float64{-1, 0.5} {
+		_, err := Open(t.TempDir(), Options{Compaction: CompactionOptions{Codec: "auto", AutoMinRatio: r}})
+		if err == nil || !strings.Contains(err.Error(), "compaction.auto_min_ratio") {
+			t.Fatalf("auto_min_ratio %g: %v, want an error naming the setting", r, err)
+		}
+	}
+	s := openTest(t, t.TempDir(), Options{Compaction: CompactionOptions{Codec: "auto"}})
+	defer closeTest(t, s)
+	day := time.Date(2023, 5, 17, 0, 0, 0, 0, time.UTC)
+	streams := corpusStreams(t, day, 4<<20)
+	noise := Stream{Labels: labels.New("job", "noise")}
+	x := uint64(0x9e3779b97f4a7c15)
+	for i := range 3000 {
+		line := make([]byte, 0, 96)
+		for len(line) < 96 {
+			x ^= x << 13
+			x ^= x >> 7
+			x ^= x << 17
+			line = fmt.Appendf(line, "%016x", x)
+		}
+		noise.Entries = append(noise.Entries, chunk.Entry{Timestamp: day.UnixNano() + int64(i)*int64(time.Millisecond), Line: line})
+	}
+	appendAll(t, s, "t", append(streams, noise))
+	if err := s.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	before, ids := readAll(t, s, "t", nil, 0, 1<<62), chunkIDs(s, "t")
+	if err := s.Compact(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	checkUnchanged(t, s, before, ids, "after compaction")
+	byCodec := map[string]map[chunk.Codec]int{}
+	for _, sr := range s.Select("t", nil, 0, 1<<62) {
+		job := sr.Labels.Get("job")
+		if byCodec[job] == nil {
+			byCodec[job] = map[chunk.Codec]int{}
+		}
+		for _, ref := range sr.Chunks {
+			c, _, err := s.ReadChunk(ref, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m := c.Meta()
+			byCodec[job][m.Codec]++
+			ratio := float64(m.RawBytes) / float64(ref.Size)
+			switch m.Codec {
+			case chunk.CodecLZ4:
+				if ratio < defaultAutoMinRatio {
+					t.Errorf("%s chunk %s in LZ4 HC at 1/%.2f of raw, over the budget of 1/%d", job, m.ID, ratio, defaultAutoMinRatio)
+				}
+			case chunk.CodecZstd:
+				var ents []chunk.Entry
+				for i := range m.Blocks {
+					var bb chunk.BlockBuffer
+					es, err := c.ReadBlock(i, &bb)
+					if err != nil {
+						t.Fatal(err)
+					}
+					ents = append(ents, es...)
+				}
+				lz, _, err := chunk.Encode(m.Labels, ents, chunk.Options{Codec: chunk.CodecLZ4, Level: chunk.LevelBetter, BlockSize: 1 << 20})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if lzRatio := float64(m.RawBytes) / float64(len(lz)); lzRatio >= defaultAutoMinRatio {
+					t.Errorf("%s chunk %s in zstd, though LZ4 HC stores it at 1/%.2f of raw", job, m.ID, lzRatio)
+				}
+			default:
+				t.Errorf("%s chunk %s in codec %s", job, m.ID, m.Codec)
+			}
+		}
+	}
+	t.Logf("chunks by job and codec: %v", byCodec)
+	if got := byCodec["noise"]; got[chunk.CodecZstd] == 0 || got[chunk.CodecLZ4] != 0 {
+		t.Errorf("random lines: chunks by codec %v, want zstd only", got)
+	}
+	if got := byCodec["corpus"]; got[chunk.CodecLZ4] == 0 {
+		t.Errorf("corpus logs: chunks by codec %v, want LZ4 HC for those that fit a sixth", got)
+	}
+}
+
 // flushCorpus writes about size bytes of corpus lines per stream into
 // tenant "t" of s and flushes them; it returns the streams, what the store
 // then holds, and its chunk IDs, for checkUnchanged after a compaction.

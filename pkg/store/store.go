@@ -159,15 +159,8 @@ type flushJob struct {
 // that every acknowledged entry is back before Open returns.
 func Open(dir string, opts Options) (*Store, error) {
 	opts.setDefaults()
-	if b := opts.Compaction.BlockSize; b < chunk.MinBlockSize || b > chunk.MaxBlockSize {
-		return nil, fmt.Errorf("store: compaction.block_size %d outside [%d, %d]", b, chunk.MinBlockSize, chunk.MaxBlockSize)
-	}
-	if opts.Compaction.Codec != "" {
-		c, err := chunk.ParseCodec(opts.Compaction.Codec)
-		if err != nil {
-			return nil, fmt.Errorf("store: compaction.codec: %w", err)
-		}
-		opts.Compaction.codec = c
+	if err := opts.Compaction.parse(); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
 	}
 	if opts.ChunkCodec != "" {
 		c, err := chunk.ParseCodec(opts.ChunkCodec)
