@@ -349,6 +349,9 @@ func (s *Store) compactPartition(ctx context.Context, t *tenantDB, p *partition)
 				// or the rule that picks it.
 				data = enc
 				place.size, place.filterOff, place.filterLen = len(enc), uint32(meta.FilterOffset), uint32(meta.FilterLen)
+				if c := s.m.compactEncoded[meta.Codec]; c != nil {
+					c.Inc()
+				}
 			}
 		}
 		if _, err := w.Write(data); err != nil {

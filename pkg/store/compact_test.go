@@ -274,9 +274,14 @@ func TestCompactionCodecAuto(t *testing.T) {
 		t.Fatal(err)
 	}
 	before, ids := readAll(t, s, "t", nil, 0, 1<<62), chunkIDs(s, "t")
+	encoded := func() (zstd, lz4 uint64) {
+		return s.m.compactEncoded[chunk.CodecZstd].Get(), s.m.compactEncoded[chunk.CodecLZ4].Get()
+	}
+	zstd0, lz40 := encoded()
 	if err := s.Compact(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	zstd1, lz41 := encoded()
 	checkUnchanged(t, s, before, ids, "after compaction")
 	byCodec := map[string]map[chunk.Codec]int{}
 	for _, sr := range s.Select("t", nil, 0, 1<<62) {
@@ -320,6 +325,13 @@ func TestCompactionCodecAuto(t *testing.T) {
 		}
 	}
 	t.Logf("chunks by job and codec: %v", byCodec)
+	// The counters are process-wide; other tests may add to them.
+	if n := byCodec["corpus"][chunk.CodecLZ4]; lz41-lz40 < uint64(n) {
+		t.Errorf("logsift_store_compaction_encoded_chunks_total{codec=\"lz4\"} rose by %d, want at least %d", lz41-lz40, n)
+	}
+	if n := byCodec["corpus"][chunk.CodecZstd] + byCodec["noise"][chunk.CodecZstd]; zstd1-zstd0 < uint64(n) {
+		t.Errorf("logsift_store_compaction_encoded_chunks_total{codec=\"zstd\"} rose by %d, want at least %d", zstd1-zstd0, n)
+	}
 	if got := byCodec["noise"]; got[chunk.CodecZstd] == 0 || got[chunk.CodecLZ4] != 0 {
 		t.Errorf("random lines: chunks by codec %v, want zstd only", got)
 	}

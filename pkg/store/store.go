@@ -140,6 +140,9 @@ type storeMetrics struct {
 	compactBytesBefore, compactBytesAfter *metrics.Counter
 	compactCorrupt, compactFailures       *metrics.Counter
 	compactDuration                       *metrics.PrometheusHistogram
+	// compactEncoded counts re-encoded chunks by the codec written, so
+	// that an operator sees what compaction.codec auto chose.
+	compactEncoded map[chunk.Codec]*metrics.Counter
 }
 
 type walRequest struct {
@@ -198,6 +201,10 @@ func Open(dir string, opts Options) (*Store, error) {
 		compactCorrupt:     metrics.GetOrCreateCounter(`logsift_store_compaction_undecodable_chunks_total`),
 		compactFailures:    metrics.GetOrCreateCounter(`logsift_store_compaction_failures_total`),
 		compactDuration:    metrics.GetOrCreatePrometheusHistogram(`logsift_store_compaction_duration_seconds`),
+		compactEncoded: map[chunk.Codec]*metrics.Counter{
+			chunk.CodecZstd: metrics.GetOrCreateCounter(`logsift_store_compaction_encoded_chunks_total{codec="zstd"}`),
+			chunk.CodecLZ4:  metrics.GetOrCreateCounter(`logsift_store_compaction_encoded_chunks_total{codec="lz4"}`),
+		},
 	}
 	for _, d := range []string{dir, s.walDir, filepath.Join(dir, "tenants")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
