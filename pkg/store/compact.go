@@ -102,7 +102,7 @@ func (o *CompactionOptions) parse() error {
 	if b := o.BlockSize; b < chunk.MinBlockSize || b > chunk.MaxBlockSize {
 		return fmt.Errorf("compaction.block_size %d outside [%d, %d]", b, chunk.MinBlockSize, chunk.MaxBlockSize)
 	}
-	if o.AutoMinRatio < 1 {
+	if !(o.AutoMinRatio >= 1) { // NaN too: every comparison with it is false
 		return fmt.Errorf("compaction.auto_min_ratio %g: want at least 1 (a chunk no larger than its raw lines)", o.AutoMinRatio)
 	}
 	switch strings.ToLower(strings.TrimSpace(o.Codec)) {

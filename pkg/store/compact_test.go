@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -247,7 +248,7 @@ func TestCompactionCodec(t *testing.T) {
 // about half their size in either codec) do not. A chunk in zstd is
 // checked against what LZ4 HC would have made of it.
 func TestCompactionCodecAuto(t *testing.T) {
-	for _, r := range []float64{-1, 0.5} {
+	for _, r := range []float64{-1, 0.5, math.NaN()} {
 		_, err := Open(t.TempDir(), Options{Compaction: CompactionOptions{Codec: "auto", AutoMinRatio: r}})
 		if err == nil || !strings.Contains(err.Error(), "compaction.auto_min_ratio") {
 			t.Fatalf("auto_min_ratio %g: %v, want an error naming the setting", r, err)
